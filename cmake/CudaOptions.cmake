@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: Apache-2.0
+# Decides EF_HAS_CUDA from EF_WITH_CUDA (AUTO | ON | OFF). ON without nvcc is a configure error,
+# never a silent CPU-only build.
+include(CheckLanguage)
+set(EF_HAS_CUDA OFF)
+string(TOUPPER "${EF_WITH_CUDA}" _ef_cuda)
+if(_ef_cuda STREQUAL "ON" OR _ef_cuda STREQUAL "AUTO")
+  if(NOT CMAKE_CUDA_COMPILER)
+    find_program(_ef_nvcc nvcc HINTS /usr/local/cuda/bin ENV CUDA_HOME PATH_SUFFIXES bin)
+    if(_ef_nvcc)
+      set(CMAKE_CUDA_COMPILER "${_ef_nvcc}" CACHE FILEPATH "" FORCE)
+    endif()
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
+      # Ampere and Hopper by default; pass -DCMAKE_CUDA_ARCHITECTURES=... for others.
+      set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "" FORCE)
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(EF_HAS_CUDA ON)
+    message(STATUS "econ_fast: CUDA backend ON (architectures ${CMAKE_CUDA_ARCHITECTURES})")
+  elseif(_ef_cuda STREQUAL "ON")
+    message(FATAL_ERROR "EF_WITH_CUDA=ON but no CUDA compiler (nvcc) was found. Install the CUDA toolkit, "
+                        "set CUDACXX or CMAKE_CUDA_COMPILER, or configure with EF_WITH_CUDA=OFF.")
+  else()
+    message(STATUS "econ_fast: CUDA backend OFF (no nvcc found)")
+  endif()
+else()
+  message(STATUS "econ_fast: CUDA backend OFF (EF_WITH_CUDA=${EF_WITH_CUDA})")
+endif()

@@ -1,0 +1,924 @@
+// SPDX-License-Identifier: Apache-2.0
+// d-BiNI solver, written once for both backends. Included by dbini_cpu.cpp (OpenMP) and
+// dbini_cuda.cu (CUDA); everything here lands in namespace ef::cpu or ef::cuda.
+//
+// Unknowns: z[s * N + p] for side s in {0 = front, 1 = back} and masked pixel p (row-major order).
+// Per pixel and side the orthographic half-edge rows are (ECON_SPEC section 2.2)
+//   top    (A1):  cu_p (z_top - z_p)    - bu_p      weight  wu_p
+//   bottom (A2):  cu_p (z_p - z_bottom) - bu_p      weight  1 - wu_p
+//   right  (A3):  cv_p (z_right - z_p)  - bv_p      weight  wv_p
+//   left   (A4):  cv_p (z_p - z_left)   - bv_p      weight  1 - wv_p
+// with cu = cv = n_z^cam, bu = -n_x^cam, bv = -n_y^cam (orthographic), or the log-depth
+// perspective coefficients of Cao et al. 2022 restated for OpenCV intrinsics (see dbini.py).
+// The normal equations K z = rhs are never assembled: K is kept as a 5-point stencil per side
+// (coupling to the top/bottom/left/right neighbour, diagonal) plus the front/back coupling on
+// silhouette pixels, and applied matrix-free. The same stencil form holds on every level of the
+// aggregation hierarchy used by the multigrid preconditioner (Galerkin coarsening with
+// piecewise-constant prolongation of 2x2 blocks, as in unsmoothed aggregation AMG, e.g.
+// Notay's AGMG papers), so one set of kernels serves all levels.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "../csrc/core/error.h"
+#include "../csrc/core/parallel.h"
+#include "dbini.h"
+#include "grid.h"
+
+namespace ef {
+namespace EF_BACKEND {
+namespace dbini_impl {
+
+using ::ef::dbini::DType;
+using ::ef::dbini::Grid;
+using ::ef::dbini::Inputs;
+using ::ef::dbini::Level;
+using ::ef::dbini::Outputs;
+using ::ef::dbini::Params;
+using ::ef::dbini::Progress;
+using ::ef::dbini::Report;
+using ::ef::dbini::SolverKind;
+
+// 1 / (1 + exp(-x)) as in the reference; IEEE overflow of exp gives exactly 0 for very negative x.
+EF_INLINE double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+EF_INLINE double sq(double x) { return x * x; }
+
+// ---------------------------------------------------------------- stencil (any level)
+// K = per-side 5-point stencil (coupling to top/bottom/left/right cell, diagonal) plus the
+// front/back coupling -bnd on silhouette cells. T: coefficient type (double for the CG operator,
+// float for the multigrid hierarchy).
+template <class T>
+struct Stencil {
+  int64_t n;  // cells per side
+  int S;      // sides
+  // "Safe" neighbour indices: a missing neighbour points at the cell itself and has coefficient 0,
+  // so applying the stencil needs no branch (0 * finite x adds exactly 0).
+  const int32_t *sT, *sB, *sL, *sR;
+  const T *cT, *cB, *cL, *cR, *diag;  // S * n
+  const T* bnd;                       // n: lambda_boundary * (#silhouette pixels aggregated)
+
+  template <class X>
+  EF_INLINE T neighbours(const X* x, int64_t i, int64_t p, int64_t base) const {
+    return cT[i] * (T)x[base + sT[p]] + cB[i] * (T)x[base + sB[p]] + cL[i] * (T)x[base + sL[p]] +
+           cR[i] * (T)x[base + sR[p]];
+  }
+  // (K x)[i]
+  template <class X>
+  EF_INLINE T apply(const X* x, int64_t i) const {
+    const int64_t s = i >= n ? 1 : 0, p = i - s * n, base = s * n;
+    T y = diag[i] * (T)x[i] - neighbours(x, i, p, base);
+    if (S == 2) y -= bnd[p] * (T)x[s ? p : n + p];
+    return y;
+  }
+};
+
+// ---------------------------------------------------------------- setup
+template <class T>
+struct GatherOp {
+  const T* normals;  // (S, H, W, 3)
+  const T* prior;    // (S, H, W) or null
+  const int32_t* pix;
+  int64_t N, HW;
+  int W;
+  bool persp;
+  double fx, fy, cx, cy, scale;
+  double *cu, *cv, *bu, *bv, *pr;
+  uint8_t* hp;
+  EF_HD void operator()(int64_t i) const {
+    const int64_t s = i >= N ? 1 : 0, p = i - s * N;
+    const int64_t q = pix[p];
+    const T* nrm = normals + (s * HW + q) * 3;
+    const double Nx = (double)nrm[0], Ny = (double)nrm[1], Nz = (double)nrm[2];
+    double c_u, c_v;
+    if (persp) {
+      const double col = (double)(q % W), row = (double)(q / W);
+      // n' . d with n' = (Nx, -Ny, -Nz) in the OpenCV camera frame, d = K^-1 [col, row, 1].
+      const double sd = Nx * (col - cx) / fx - Ny * (row - cy) / fy - Nz;
+      c_u = fy * sd;
+      c_v = fx * sd;
+    } else {
+      c_u = -Nz;
+      c_v = -Nz;
+    }
+    cu[i] = c_u;
+    cv[i] = c_v;
+    bu[i] = -Ny;
+    bv[i] = -Nx;
+    double v = 0.0;
+    uint8_t has = 0;
+    if (prior) {
+      const double raw = (double)prior[s * HW + q];
+      if (raw == raw && fabs(raw) <= 1.7976931348623157e308) {  // finite
+        v = persp ? log(raw * scale) : raw * scale;
+        has = 1;
+      }
+    }
+    pr[i] = v;
+    hp[i] = has;
+  }
+};
+
+// Counts invalid inputs inside the mask: [0] non-finite normal, [1] zero normal,
+// [2] non-positive prior under a perspective camera.
+template <class T>
+struct CheckOp {
+  const T* normals;
+  const T* prior;
+  const int32_t* pix;
+  int64_t N, HW;
+  bool persp;
+  EF_HD Sums<3> operator()(int64_t i) const {
+    Sums<3> r;
+    const int64_t s = i >= N ? 1 : 0, p = i - s * N;
+    const int64_t q = pix[p];
+    const T* nrm = normals + (s * HW + q) * 3;
+    const double a = (double)nrm[0], b = (double)nrm[1], c = (double)nrm[2];
+    const double ss = a * a + b * b + c * c;
+    if (!(ss == ss) || ss > 1.0e300) r[0] = 1.0;
+    else if (ss == 0.0) r[1] = 1.0;
+    if (prior && persp) {
+      const double v = (double)prior[s * HW + q];
+      if (v == v && !(v > 0.0)) r[2] = 1.0;
+    }
+    return r;
+  }
+};
+
+// Level-0 stencil coefficients and right-hand side from the current weights (spec 2.5 step 1-2,
+// in closed form). With `mg`, float copies feed the multigrid hierarchy.
+struct FineCoefOp {
+  int64_t N;
+  int S;
+  const int32_t *nT, *nB, *nL, *nR;
+  const double *cu, *cv, *bu, *bv, *wu, *wv, *pr, *mass;
+  const double* bnd;
+  double *cT, *cB, *cL, *cR, *diag, *dinv, *rhs;
+  float *fT, *fB, *fL, *fR, *fdiag;  // null unless multigrid
+  EF_HD void operator()(int64_t i) const {
+    const int64_t s = i >= N ? 1 : 0, p = i - s * N, base = s * N;
+    const double wup = wu[i], wvp = wv[i], cup = cu[i], cvp = cv[i], bup = bu[i], bvp = bv[i];
+    double t = 0, b = 0, l = 0, r = 0, f = 0;
+    int32_t q;
+    if ((q = nT[p]) >= 0) {
+      const int64_t j = base + q;
+      t = wup * cup * cup + (1.0 - wu[j]) * cu[j] * cu[j];
+      f -= wup * cup * bup + (1.0 - wu[j]) * cu[j] * bu[j];
+    }
+    if ((q = nB[p]) >= 0) {
+      const int64_t j = base + q;
+      b = (1.0 - wup) * cup * cup + wu[j] * cu[j] * cu[j];
+      f += wu[j] * cu[j] * bu[j] + (1.0 - wup) * cup * bup;
+    }
+    if ((q = nL[p]) >= 0) {
+      const int64_t j = base + q;
+      l = (1.0 - wvp) * cvp * cvp + wv[j] * cv[j] * cv[j];
+      f += wv[j] * cv[j] * bv[j] + (1.0 - wvp) * cvp * bvp;
+    }
+    if ((q = nR[p]) >= 0) {
+      const int64_t j = base + q;
+      r = wvp * cvp * cvp + (1.0 - wv[j]) * cv[j] * cv[j];
+      f -= wvp * cvp * bvp + (1.0 - wv[j]) * cv[j] * bv[j];
+    }
+    const double m = mass[i];
+    f += m * pr[i];
+    const double d = t + b + l + r + m + (S == 2 ? bnd[p] : 0.0);
+    cT[i] = t;
+    cB[i] = b;
+    cL[i] = l;
+    cR[i] = r;
+    diag[i] = d;
+    dinv[i] = 1.0 / (d > 1e-5 ? d : 1e-5);  // ECON's Jacobi preconditioner clip
+    rhs[i] = f;
+    if (fT) {
+      fT[i] = (float)t;
+      fB[i] = (float)b;
+      fL[i] = (float)l;
+      fR[i] = (float)r;
+      fdiag[i] = (float)d;
+    }
+  }
+};
+
+// The n_z-scaled one-sided differences A1..A4 z of one cell (0 where the neighbour is missing).
+struct Diffs {
+  double a1, a2, a3, a4;
+  bool t, b, l, r;
+};
+EF_INLINE Diffs diffs(int64_t i, int64_t p, int64_t base, const int32_t* nT, const int32_t* nB,
+                      const int32_t* nL, const int32_t* nR, const double* cu, const double* cv,
+                      const double* z) {
+  const double zp = z[i];
+  const int32_t t = nT[p], b = nB[p], l = nL[p], r = nR[p];
+  Diffs d;
+  d.t = t >= 0;
+  d.b = b >= 0;
+  d.l = l >= 0;
+  d.r = r >= 0;
+  d.a1 = d.t ? cu[i] * (z[base + t] - zp) : 0.0;
+  d.a2 = d.b ? cu[i] * (zp - z[base + b]) : 0.0;
+  d.a3 = d.r ? cv[i] * (z[base + r] - zp) : 0.0;
+  d.a4 = d.l ? cv[i] * (zp - z[base + l]) : 0.0;
+  return d;
+}
+
+// Energy of one cell (ECON's, including the constant w * b^2 of rows whose neighbour is missing,
+// the prior term and, on the front side, the silhouette term).
+EF_INLINE double cell_energy(const Diffs& d, double wu, double wv, double bu, double bv, double mass,
+                             double zp, double prior, double bnd_zdiff2) {
+  return wu * sq(d.a1 - bu) + (1.0 - wu) * sq(d.a2 - bu) + wv * sq(d.a3 - bv) +
+         (1.0 - wv) * sq(d.a4 - bv) + mass * sq(zp - prior) + bnd_zdiff2;
+}
+
+// IRLS weight update (Cao et al. 2022, eq. 9) from the n_z-scaled one-sided differences, fused with
+// the energy at the new weights (spec 2.5 steps 7-8). Returns the cell's energy.
+struct WeightEnergyOp {
+  int64_t N;
+  int S;
+  const int32_t *nT, *nB, *nL, *nR;
+  const double *cu, *cv, *bu, *bv, *z, *pr, *mass, *bnd;
+  double k;
+  bool pin, update;  // update = false: energy at the current weights only
+  double *wu, *wv;
+  EF_HD double operator()(int64_t i) const {
+    const int64_t s = i >= N ? 1 : 0, p = i - s * N, base = s * N;
+    const Diffs d = diffs(i, p, base, nT, nB, nL, nR, cu, cv, z);
+    double u = wu[i], v = wv[i];
+    if (update) {
+      u = sigmoid(k * (d.a2 * d.a2 - d.a1 * d.a1));
+      v = sigmoid(k * (d.a4 * d.a4 - d.a3 * d.a3));
+      // ECON pins both weights of an axis to 0.5 where a neighbour on that axis is missing.
+      if (pin && !(d.t && d.b)) u = 0.5;
+      if (pin && !(d.l && d.r)) v = 0.5;
+      wu[i] = u;
+      wv[i] = v;
+    }
+    const double bz = (S == 2 && s == 0) ? bnd[p] * sq(z[N + p] - z[i]) : 0.0;
+    return cell_energy(d, u, v, bu[i], bv[i], mass[i], z[i], pr[i], bz);
+  }
+};
+
+struct RecenterSumOp {  // sums of (prior - z) and counts over prior pixels, per side
+  int64_t N;
+  const double *pr, *z;
+  const uint8_t* hp;
+  EF_HD Sums<4> operator()(int64_t i) const {
+    Sums<4> r;
+    if (hp[i]) {
+      const int s = i >= N ? 1 : 0;
+      r[2 * s] = pr[i] - z[i];
+      r[2 * s + 1] = 1.0;
+    }
+    return r;
+  }
+};
+
+struct AddPerSideOp {
+  int64_t N;
+  double off0, off1;
+  double* z;
+  EF_HD void operator()(int64_t i) const { z[i] += i >= N ? off1 : off0; }
+};
+
+struct SumOp {
+  const double* z;
+  EF_HD double operator()(int64_t i) const { return z[i]; }
+};
+
+template <class T>
+struct FillOp {
+  T v;
+  T* x;
+  EF_HD void operator()(int64_t i) const { x[i] = v; }
+};
+
+struct MassOp {
+  double lambda;
+  const uint8_t* hp;
+  double* mass;
+  float* fmass;
+  EF_HD void operator()(int64_t i) const {
+    mass[i] = hp[i] ? lambda : 0.0;
+    if (fmass) fmass[i] = (float)mass[i];
+  }
+};
+
+// ---------------------------------------------------------------- CG pieces
+struct InitResidualOp {  // r = b - K x; returns [b.b, r.Dinv.r]
+  Stencil<double> A;
+  const double *b, *x, *dinv;
+  double* r;
+  EF_HD Sums<2> operator()(int64_t i) const {
+    const double ri = b[i] - A.apply(x, i);
+    r[i] = ri;
+    Sums<2> o;
+    o[0] = b[i] * b[i];
+    if (dinv) o[1] = ri * ri * dinv[i];
+    return o;
+  }
+};
+
+struct UpdateOp {  // x += a p; r -= a q; returns [r.r, r.Dinv.r]
+  double alpha;
+  const double *p, *q, *dinv;
+  double *x, *r;
+  EF_HD Sums<2> operator()(int64_t i) const {
+    x[i] += alpha * p[i];
+    const double ri = r[i] - alpha * q[i];
+    r[i] = ri;
+    Sums<2> o;
+    o[0] = ri * ri;
+    if (dinv) o[1] = ri * ri * dinv[i];
+    return o;
+  }
+};
+
+struct MatvecDotOp {  // q = K p; returns p.q
+  Stencil<double> A;
+  const double* p;
+  double* q;
+  EF_HD double operator()(int64_t i) const {
+    const double y = A.apply(p, i);
+    q[i] = y;
+    return p[i] * y;
+  }
+};
+
+struct JacobiDirOp {  // p = Dinv r + beta p
+  double beta;
+  const double *dinv, *r;
+  double* p;
+  EF_HD void operator()(int64_t i) const { p[i] = dinv[i] * r[i] + beta * p[i]; }
+};
+
+struct DirOp {  // p = z + beta p
+  double beta;
+  const float* z;
+  double* p;
+  EF_HD void operator()(int64_t i) const { p[i] = (double)z[i] + beta * p[i]; }
+};
+
+struct DotOp {
+  const double* a;
+  const float* b;
+  EF_HD double operator()(int64_t i) const { return a[i] * (double)b[i]; }
+};
+
+// ---------------------------------------------------------------- multigrid pieces (float)
+// Block Gauss-Seidel on one colour; the 2x2 front/back block of a cell is solved exactly, so the
+// sweep pair red-black (pre) / black-red (post) makes the V-cycle a symmetric preconditioner, as CG
+// needs. `first`: the iterate is zero, neighbours are not read (saves zero-filling).
+template <class TF>
+struct GaussSeidelOp {
+  Stencil<float> A;
+  const int32_t* cells;
+  const float *idiag, *ioff;  // inverse of the cell's (front, back) diagonal block
+  const TF* f;
+  float* x;
+  bool first;
+  EF_HD void operator()(int64_t k) const {
+    const int64_t p = cells[k], n = A.n;
+    const float s0 = (float)f[p] + (first ? 0.0f : A.neighbours(x, p, p, 0));
+    if (A.S == 2) {
+      const float s1 = (float)f[n + p] + (first ? 0.0f : A.neighbours(x, n + p, p, n));
+      x[p] = idiag[p] * s0 + ioff[p] * s1;
+      x[n + p] = ioff[p] * s0 + idiag[n + p] * s1;
+    } else {
+      x[p] = idiag[p] * s0;
+    }
+  }
+};
+
+// Inverse of each cell's 2x2 (front, back) block [[d0, -c], [-c, d1]] (or 1/d for one side); a
+// singular block (isolated cell without prior) gets the pseudo-inverse of its diagonal.
+struct BlockInverseOp {
+  int64_t n;
+  int S;
+  const float *diag, *bnd;
+  float *idiag, *ioff;
+  EF_HD void operator()(int64_t p) const {
+    const double d0 = diag[p];
+    if (S == 2) {
+      const double d1 = diag[n + p], c = bnd[p], det = d0 * d1 - c * c;
+      if (det > 1e-30 * (d0 * d1 > 0 ? d0 * d1 : 1.0) && det > 0) {
+        idiag[p] = (float)(d1 / det);
+        idiag[n + p] = (float)(d0 / det);
+        ioff[p] = (float)(c / det);
+      } else {
+        idiag[p] = d0 > 0 ? (float)(1.0 / d0) : 0.0f;
+        idiag[n + p] = d1 > 0 ? (float)(1.0 / d1) : 0.0f;
+        ioff[p] = 0.0f;
+      }
+    } else {
+      idiag[p] = d0 > 0 ? (float)(1.0 / d0) : 0.0f;
+    }
+  }
+};
+
+// Coarse right-hand side = sum over the children of the fine residual f - A x (computed here,
+// each child once, so no residual vector is stored).
+template <class TF>
+struct ResidualRestrictOp {
+  Stencil<float> A;  // fine
+  int64_t nc;
+  const int32_t* child;
+  const TF* f;
+  const float* x;
+  float* fc;
+  EF_HD void operator()(int64_t i) const {
+    const int64_t s = i >= nc ? 1 : 0, a = i - s * nc, nf = A.n;
+    float acc = 0.0f;
+    for (int c = 0; c < 4; ++c) {
+      const int32_t q = child[4 * a + c];
+      if (q >= 0) {
+        const int64_t j = s * nf + q;
+        acc += (float)f[j] - A.apply(x, j);
+      }
+    }
+    fc[i] = acc;
+  }
+};
+
+struct ProlongOp {  // x += omega * xc[parent]
+  int64_t nf, nc;
+  float omega;
+  const int32_t* parent;
+  const float* xc;
+  float* x;
+  EF_HD void operator()(int64_t i) const {
+    const int64_t s = i >= nf ? 1 : 0, p = i - s * nf;
+    x[i] += omega * xc[s * nc + parent[p]];
+  }
+};
+
+// Galerkin coarse stencil P^T A P for piecewise-constant P: couplings between neighbouring blocks
+// are the sums of the fine couplings that cross between them; the diagonal follows from the zero
+// row sum of the Laplacian part plus the aggregated mass and front/back coupling.
+struct GalerkinOp {
+  int64_t nc, nf;
+  int S;
+  const int32_t* child;
+  const int32_t *fT, *fB, *fL, *fR, *fparent;
+  const float *cT, *cB, *cL, *cR, *mass, *bnd;  // fine
+  float *CT, *CB, *CL, *CR, *Cmass, *Cdiag, *Cbnd;  // coarse
+  EF_HD void operator()(int64_t i) const {
+    const int64_t s = i >= nc ? 1 : 0, a = i - s * nc, fb = s * nf;
+    double t = 0, b = 0, l = 0, r = 0, m = 0, bd = 0;
+    for (int c = 0; c < 4; ++c) {
+      const int32_t q = child[4 * a + c];
+      if (q < 0) continue;
+      const int64_t j = fb + q;
+      int32_t o;
+      if ((o = fT[q]) >= 0 && fparent[o] != a) t += cT[j];
+      if ((o = fB[q]) >= 0 && fparent[o] != a) b += cB[j];
+      if ((o = fL[q]) >= 0 && fparent[o] != a) l += cL[j];
+      if ((o = fR[q]) >= 0 && fparent[o] != a) r += cR[j];
+      m += mass[j];
+      bd += bnd[q];
+    }
+    CT[i] = (float)t;
+    CB[i] = (float)b;
+    CL[i] = (float)l;
+    CR[i] = (float)r;
+    Cmass[i] = (float)m;
+    if (s == 0) Cbnd[a] = (float)bd;
+    Cdiag[i] = (float)(t + b + l + r + m + (S == 2 ? bd : 0.0));
+  }
+};
+
+// Dense Cholesky of the coarsest level (one thread: the level has at most kDenseMax unknowns).
+constexpr int64_t kDenseMax = 128;
+
+struct CoarseFactorOp {
+  Stencil<float> A;
+  double* L;  // (m x m), m = S * n
+  EF_HD void operator()(int64_t) const {
+    const int64_t n = A.n, m = A.S * n;
+    double dmax = 0.0;
+    for (int64_t i = 0; i < m * m; ++i) L[i] = 0.0;
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t s = i >= n ? 1 : 0, p = i - s * n, base = s * n;
+      L[i * m + i] = A.diag[i];
+      dmax = A.diag[i] > dmax ? A.diag[i] : dmax;
+      // Missing neighbours point at the cell itself with coefficient 0.
+      L[i * m + base + A.sT[p]] -= A.cT[i];
+      L[i * m + base + A.sB[p]] -= A.cB[i];
+      L[i * m + base + A.sL[p]] -= A.cL[i];
+      L[i * m + base + A.sR[p]] -= A.cR[i];
+      if (A.S == 2) L[i * m + (s ? p : n + p)] -= A.bnd[p];
+    }
+    // A tiny relative shift keeps the factor defined when the problem has no prior (the
+    // Laplacian's constant null space); it only perturbs the preconditioner.
+    const double shift = 1e-7 * (dmax > 0 ? dmax : 1.0);
+    for (int64_t j = 0; j < m; ++j) {
+      double d = L[j * m + j] + shift;
+      for (int64_t k = 0; k < j; ++k) d -= L[j * m + k] * L[j * m + k];
+      d = d > shift ? sqrt(d) : sqrt(shift);
+      L[j * m + j] = d;
+      for (int64_t i = j + 1; i < m; ++i) {
+        double v = L[i * m + j];
+        for (int64_t k = 0; k < j; ++k) v -= L[i * m + k] * L[j * m + k];
+        L[i * m + j] = v / d;
+      }
+    }
+  }
+};
+
+template <class TF>
+struct CoarseSolveOp {
+  int64_t m;
+  const double* L;
+  const TF* f;
+  float* x;
+  double* y;  // m doubles of scratch
+  EF_HD void operator()(int64_t) const {
+    for (int64_t i = 0; i < m; ++i) {
+      double v = (double)f[i];
+      for (int64_t k = 0; k < i; ++k) v -= L[i * m + k] * y[k];
+      y[i] = v / L[i * m + i];
+    }
+    for (int64_t i = m - 1; i >= 0; --i) {
+      double v = y[i];
+      for (int64_t k = i + 1; k < m; ++k) v -= L[k * m + i] * y[k];
+      y[i] = v / L[i * m + i];
+    }
+    for (int64_t i = 0; i < m; ++i) x[i] = (float)y[i];
+  }
+};
+
+template <class T>
+struct ScatterOp {
+  int64_t N, HW;
+  const int32_t* pix;
+  const double* z;
+  bool persp;
+  double scale;
+  T* out;
+  EF_HD void operator()(int64_t i) const {
+    const int64_t s = i >= N ? 1 : 0, p = i - s * N;
+    const double v = persp ? exp(z[i]) / scale : z[i] / scale;
+    out[s * HW + pix[p]] = (T)v;
+  }
+};
+
+template <class T>
+struct FillNaNOp {
+  T* out;
+  EF_HD void operator()(int64_t i) const { out[i] = (T)NAN; }
+};
+
+// ---------------------------------------------------------------- device-side data
+struct Topology {  // neighbour tables of one level
+  int64_t n = 0;
+  Buffer<int32_t> nT, nB, nL, nR, sT, sB, sL, sR, red, black, child, parent;
+};
+
+template <class T>
+struct Coefs {  // stencil values of one level
+  Buffer<T> cT, cB, cL, cR, diag, mass, bnd, idiag, ioff;
+  void resize(int S, int64_t n) {
+    for (Buffer<T>* b : {&cT, &cB, &cL, &cR, &diag, &mass, &idiag}) b->resize(S * n);
+    bnd.resize(n);
+    ioff.resize(n);
+  }
+  Stencil<T> stencil(const Topology& t, int S) const {
+    return Stencil<T>{t.n, S, t.sT.data(), t.sB.data(), t.sL.data(), t.sR.data(), cT.data(), cB.data(),
+                      cL.data(), cR.data(), diag.data(), bnd.data()};
+  }
+};
+
+class Solver {
+ public:
+  Solver(const Params& prm, const Inputs& in, const Grid& g) : P(prm), in_(in), g_(g) {
+    S = in.sides;
+    N = g.N;
+    M = S * N;
+    HW = (int64_t)in.H * in.W;
+    mg_ = P.solver == SolverKind::Multigrid;
+  }
+
+  Report run(const Outputs& out, const Progress& progress) {
+    Report rep;
+    rep.unknowns = M;
+    using clk = std::chrono::steady_clock;
+    auto secs = [](clk::time_point a, clk::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+    double t_coef = 0, t_solve = 0, t_weights = 0;
+    auto t0 = clk::now();
+    setup();
+    const double t_setup = secs(t0, clk::now());
+    rep.mg_levels = mg_ ? (int)topo_.size() : 0;
+
+    // E_0 at z = 0, w = 0.5 (ECON evaluates it before the loop).
+    double e_old = weights_energy(false);
+    rep.energy.push_back(e_old);
+    for (int it = 0; it < P.max_iter; ++it) {
+      auto ta = clk::now();
+      fine_coefficients();
+      if (has_prior_) recenter();
+      auto tb = clk::now();
+      const int cg = mg_ ? solve_mg() : solve_jacobi();
+      auto tc = clk::now();
+      const double e = weights_energy(true);
+      auto td = clk::now();
+      t_coef += secs(ta, tb);
+      t_solve += secs(tb, tc);
+      t_weights += secs(tc, td);
+      rep.iterations = it + 1;
+      rep.cg_iterations += cg;
+      rep.cg_per_iter.push_back(cg);
+      rep.energy.push_back(e);
+      const double rel = e_old != 0.0 ? std::fabs(e - e_old) / std::fabs(e_old) : 0.0;
+      e_old = e;
+      if (progress && !progress(it + 1, e, cg)) break;
+      if (rel < P.tol) {
+        rep.converged = true;
+        break;
+      }
+    }
+    auto tf = clk::now();
+    write_output(out);
+    rep.timings = {{"setup", t_setup},
+                   {"coefficients", t_coef},
+                   {"linear_solve", t_solve},
+                   {"weights_energy", t_weights},
+                   {"output", secs(tf, clk::now())}};
+    return rep;
+  }
+
+ private:
+  template <class T>
+  void gather_t() {
+    const T* nrm = static_cast<const T*>(in_.normals);
+    const T* pri = static_cast<const T*>(in_.prior);
+    Sums<3> bad = red_.template sum<Sums<3>>(M, CheckOp<T>{nrm, pri, pix_.data(), N, HW, P.perspective});
+    EF_CHECK(bad[0] == 0, "normals: ", (int64_t)bad[0], " pixels inside the mask have non-finite normals");
+    EF_CHECK(bad[1] == 0, "normals: ", (int64_t)bad[1], " pixels inside the mask have zero-length normals");
+    EF_CHECK(bad[2] == 0, "body_depth: ", (int64_t)bad[2],
+             " prior depths are <= 0; a perspective camera needs positive depth along the optical axis");
+    for_each(M, GatherOp<T>{nrm, pri, pix_.data(), N, HW, in_.W, P.perspective, P.fx, P.fy, P.cx, P.cy,
+                            P.depth_scale, cu_.data(), cv_.data(), bu_.data(), bv_.data(), pr_.data(),
+                            hp_.data()});
+  }
+
+  static void upload_topology(Topology& d, const Level& L) {
+    d.n = L.n;
+    d.nT.upload(L.nT.data(), L.n);
+    d.nB.upload(L.nB.data(), L.n);
+    d.nL.upload(L.nL.data(), L.n);
+    d.nR.upload(L.nR.data(), L.n);
+    std::vector<int32_t> safe(L.n);
+    const std::vector<int32_t>* src[4] = {&L.nT, &L.nB, &L.nL, &L.nR};
+    Buffer<int32_t>* dst[4] = {&d.sT, &d.sB, &d.sL, &d.sR};
+    for (int k = 0; k < 4; ++k) {
+      for (int64_t p = 0; p < L.n; ++p) safe[p] = (*src[k])[p] >= 0 ? (*src[k])[p] : (int32_t)p;
+      dst[k]->upload(safe.data(), L.n);
+    }
+    d.red.upload(L.red.data(), (int64_t)L.red.size());
+    d.black.upload(L.black.data(), (int64_t)L.black.size());
+    if (!L.child.empty()) d.child.upload(L.child.data(), (int64_t)L.child.size());
+    if (!L.parent.empty()) d.parent.upload(L.parent.data(), (int64_t)L.parent.size());
+  }
+
+  void setup() {
+    pix_.upload(g_.pix.data(), N);
+    for (Buffer<double>* b : {&cu_, &cv_, &bu_, &bv_, &pr_, &wu_, &wv_, &z_, &rhs_, &dinv_, &r_, &p_, &q_})
+      b->resize(M);
+    hp_.resize(M);
+    if (in_.dtype == DType::F32) gather_t<float>();
+    else gather_t<double>();
+
+    const size_t nlev = mg_ ? g_.levels.size() : 1;
+    topo_.clear();
+    for (size_t l = 0; l < nlev; ++l) {
+      topo_.emplace_back(new Topology());
+      upload_topology(*topo_[l], g_.levels[l]);
+    }
+    fine_.resize(S, N);
+    {
+      std::vector<double> bnd(N);
+      for (int64_t p = 0; p < N; ++p) bnd[p] = S == 2 && g_.boundary[p] ? P.lambda_boundary : 0.0;
+      fine_.bnd.upload(bnd.data(), N);
+      if (mg_) {
+        std::vector<float> fb(bnd.begin(), bnd.end());
+        hier_.emplace_back(new Coefs<float>());
+        hier_[0]->resize(S, N);
+        hier_[0]->bnd.upload(fb.data(), N);
+      }
+    }
+    for_each(M, MassOp{P.lambda_depth, hp_.data(), fine_.mass.data(), mg_ ? hier_[0]->mass.data() : nullptr});
+    if (mg_) {
+      zf_.resize(M);
+      for (size_t l = 1; l < nlev; ++l) {
+        hier_.emplace_back(new Coefs<float>());
+        hier_[l]->resize(S, topo_[l]->n);
+        xs_.emplace_back(S * topo_[l]->n);
+        fs_.emplace_back(S * topo_[l]->n);
+      }
+      const int64_t mc = S * topo_.back()->n;
+      dense_ = mc <= kDenseMax;
+      if (dense_) {
+        chol_.resize(mc * mc);
+        chol_y_.resize(mc);
+      }
+    }
+    for_each(M, FillOp<double>{0.5, wu_.data()});
+    for_each(M, FillOp<double>{0.5, wv_.data()});
+    for_each(M, FillOp<double>{0.0, z_.data()});
+    Sums<4> cnt = red_.template sum<Sums<4>>(M, RecenterSumOp{N, pr_.data(), z_.data(), hp_.data()});
+    has_prior_ = (cnt[1] + cnt[3]) > 0;
+  }
+
+  Stencil<double> fine_stencil() const { return fine_.stencil(*topo_[0], S); }
+
+  void fine_coefficients() {
+    const Topology& t = *topo_[0];
+    Coefs<float>* h = mg_ ? hier_[0].get() : nullptr;
+    for_each(M, FineCoefOp{N, S, t.nT.data(), t.nB.data(), t.nL.data(), t.nR.data(), cu_.data(), cv_.data(),
+                           bu_.data(), bv_.data(), wu_.data(), wv_.data(), pr_.data(), fine_.mass.data(),
+                           fine_.bnd.data(), fine_.cT.data(), fine_.cB.data(), fine_.cL.data(), fine_.cR.data(),
+                           fine_.diag.data(), dinv_.data(), rhs_.data(), h ? h->cT.data() : nullptr,
+                           h ? h->cB.data() : nullptr, h ? h->cL.data() : nullptr, h ? h->cR.data() : nullptr,
+                           h ? h->diag.data() : nullptr});
+  }
+
+  // ECON re-centres each side on its prior before every solve (spec section 2.5, step 3).
+  void recenter() {
+    Sums<4> s = red_.template sum<Sums<4>>(M, RecenterSumOp{N, pr_.data(), z_.data(), hp_.data()});
+    const double o0 = s[1] > 0 ? s[0] / s[1] : 0.0;
+    const double o1 = s[3] > 0 ? s[2] / s[3] : 0.0;
+    for_each(M, AddPerSideOp{N, o0, o1, z_.data()});
+  }
+
+  // Jacobi-preconditioned CG with CuPy's semantics (what ECON runs): stop on the unpreconditioned
+  // ||r|| <= cg_tol * ||b||, checked after each step, so at least one step is taken.
+  int solve_jacobi() {
+    const Stencil<double> A = fine_stencil();
+    Sums<2> init = red_.template sum<Sums<2>>(M, InitResidualOp{A, rhs_.data(), z_.data(), dinv_.data(), r_.data()});
+    if (init[0] == 0.0) return 0;
+    const double atol2 = P.cg_tol * P.cg_tol * init[0];
+    double rho = init[1];
+    for_each(M, JacobiDirOp{0.0, dinv_.data(), r_.data(), p_.data()});
+    int it = 0;
+    while (it < P.cg_max_iter) {
+      const double pq = red_.template sum<double>(M, MatvecDotOp{A, p_.data(), q_.data()});
+      const double alpha = pq != 0.0 ? rho / pq : 0.0;
+      Sums<2> s = red_.template sum<Sums<2>>(M, UpdateOp{alpha, p_.data(), q_.data(), dinv_.data(), z_.data(), r_.data()});
+      ++it;
+      if (s[0] <= atol2 || pq == 0.0) break;
+      const double beta = rho != 0.0 ? s[1] / rho : 0.0;
+      rho = s[1];
+      for_each(M, JacobiDirOp{beta, dinv_.data(), r_.data(), p_.data()});
+    }
+    return it;
+  }
+
+  // ---- multigrid preconditioner
+  Stencil<float> level_stencil(size_t l) const { return hier_[l]->stencil(*topo_[l], S); }
+
+  void galerkin() {
+    for (size_t l = 1; l < topo_.size(); ++l) {
+      const Topology& F = *topo_[l - 1];
+      const Topology& C = *topo_[l];
+      const Coefs<float>& f = *hier_[l - 1];
+      Coefs<float>& c = *hier_[l];
+      for_each(S * C.n, GalerkinOp{C.n, F.n, S, C.child.data(), F.nT.data(), F.nB.data(), F.nL.data(),
+                                   F.nR.data(), F.parent.data(), f.cT.data(), f.cB.data(), f.cL.data(),
+                                   f.cR.data(), f.mass.data(), f.bnd.data(), c.cT.data(), c.cB.data(),
+                                   c.cL.data(), c.cR.data(), c.mass.data(), c.diag.data(), c.bnd.data()});
+    }
+    for (size_t l = 0; l < topo_.size(); ++l) {
+      Coefs<float>& c = *hier_[l];
+      for_each(topo_[l]->n, BlockInverseOp{topo_[l]->n, S, c.diag.data(), c.bnd.data(), c.idiag.data(), c.ioff.data()});
+    }
+    if (dense_) for_each(1, CoarseFactorOp{level_stencil(topo_.size() - 1), chol_.data()});
+  }
+
+  template <class TF>
+  void sweep(size_t l, const TF* f, float* x, bool red, bool first = false) {
+    const Topology& T = *topo_[l];
+    const Buffer<int32_t>& cells = red ? T.red : T.black;
+    const Coefs<float>& c = *hier_[l];
+    for_each(cells.size(), GaussSeidelOp<TF>{level_stencil(l), cells.data(), c.idiag.data(), c.ioff.data(), f, x, first});
+  }
+
+  // x ~= A_l^{-1} f by one V-cycle: pre-smoothing red->black, post-smoothing black->red, so the
+  // cycle is a symmetric operator.
+  template <class TF>
+  void vcycle(size_t l, const TF* f, float* x) {
+    const Topology& T = *topo_[l];
+    if (l + 1 == topo_.size()) {
+      if (dense_) {
+        for_each(1, CoarseSolveOp<TF>{S * T.n, chol_.data(), f, x, chol_y_.data()});
+      } else {
+        for (int k = 0; k < 4; ++k) {
+          sweep(l, f, x, true, k == 0);
+          sweep(l, f, x, false);
+        }
+        for (int k = 0; k < 4; ++k) {
+          sweep(l, f, x, false);
+          sweep(l, f, x, true);
+        }
+      }
+      return;
+    }
+    const Topology& C = *topo_[l + 1];
+    float* xc = xs_[l].data();
+    float* fc = fs_[l].data();
+    for (int k = 0; k < P.mg_smooth; ++k) {
+      sweep(l, f, x, true, k == 0);
+      sweep(l, f, x, false);
+    }
+    for_each(S * C.n, ResidualRestrictOp<TF>{level_stencil(l), C.n, C.child.data(), f, x, fc});
+    vcycle<float>(l + 1, fc, xc);
+    for_each(S * T.n, ProlongOp{T.n, C.n, (float)P.mg_omega, T.parent.data(), xc, x});
+    for (int k = 0; k < P.mg_smooth; ++k) {
+      sweep(l, f, x, false);
+      sweep(l, f, x, true);
+    }
+  }
+
+  // CG preconditioned by one V-cycle; same stopping rule as the Jacobi solver.
+  int solve_mg() {
+    galerkin();
+    const Stencil<double> A = fine_stencil();
+    Sums<2> init = red_.template sum<Sums<2>>(M, InitResidualOp{A, rhs_.data(), z_.data(), nullptr, r_.data()});
+    if (init[0] == 0.0) return 0;
+    const double atol2 = P.cg_tol * P.cg_tol * init[0];
+    vcycle<double>(0, r_.data(), zf_.data());
+    double rho = red_.template sum<double>(M, DotOp{r_.data(), zf_.data()});
+    for_each(M, DirOp{0.0, zf_.data(), p_.data()});
+    int it = 0;
+    while (it < P.cg_max_iter) {
+      const double pq = red_.template sum<double>(M, MatvecDotOp{A, p_.data(), q_.data()});
+      const double alpha = pq != 0.0 ? rho / pq : 0.0;
+      Sums<2> s = red_.template sum<Sums<2>>(M, UpdateOp{alpha, p_.data(), q_.data(), nullptr, z_.data(), r_.data()});
+      ++it;
+      if (s[0] <= atol2 || pq == 0.0) break;
+      vcycle<double>(0, r_.data(), zf_.data());
+      const double rz = red_.template sum<double>(M, DotOp{r_.data(), zf_.data()});
+      const double beta = rho != 0.0 ? rz / rho : 0.0;
+      rho = rz;
+      for_each(M, DirOp{beta, zf_.data(), p_.data()});
+    }
+    return it;
+  }
+
+  double weights_energy(bool update) {
+    const Topology& t = *topo_[0];
+    return red_.template sum<double>(
+        M, WeightEnergyOp{N, S, t.nT.data(), t.nB.data(), t.nL.data(), t.nR.data(), cu_.data(), cv_.data(),
+                          bu_.data(), bv_.data(), z_.data(), pr_.data(), fine_.mass.data(), fine_.bnd.data(), P.k,
+                          P.pin_boundary_weights, update, wu_.data(), wv_.data()});
+  }
+
+  template <class T>
+  void write_t(const Outputs& out) {
+    T* o = static_cast<T*>(out.depth);
+    for_each(S * HW, FillNaNOp<T>{o});
+    for_each(M, ScatterOp<T>{N, HW, pix_.data(), z_.data(), P.perspective, P.depth_scale, o});
+  }
+
+  void write_output(const Outputs& out) {
+    if (!has_prior_) {
+      // Without a prior the depth is defined up to a constant: fix it so that the front side has
+      // zero mean (log-depth under a perspective camera, i.e. unit geometric-mean depth).
+      const double s = red_.template sum<double>(N, SumOp{z_.data()});
+      for_each(M, AddPerSideOp{N, -s / N, -s / N, z_.data()});
+    }
+    if (in_.dtype == DType::F32) write_t<float>(out);
+    else write_t<double>(out);
+    synchronize();
+  }
+
+  Params P;
+  Inputs in_;
+  const Grid& g_;
+  int S = 1;
+  int64_t N = 0, M = 0, HW = 0;
+  bool mg_ = false, has_prior_ = false, dense_ = false;
+  Reducer red_;
+  Buffer<int32_t> pix_;
+  Buffer<uint8_t> hp_;
+  Buffer<double> cu_, cv_, bu_, bv_, pr_, wu_, wv_, z_, rhs_, dinv_, r_, p_, q_, chol_, chol_y_;
+  Buffer<float> zf_;
+  Coefs<double> fine_;
+  std::vector<std::unique_ptr<Topology>> topo_;
+  std::vector<std::unique_ptr<Coefs<float>>> hier_;
+  std::vector<Buffer<float>> xs_, fs_;  // per coarse level (index l-1 holds level l)
+};
+
+}  // namespace dbini_impl
+
+// Backend entry point: ef::cpu::dbini_solve / ef::cuda::dbini_solve.
+inline ::ef::dbini::Report dbini_solve_impl(const ::ef::dbini::Params& p, const ::ef::dbini::Inputs& in,
+                                            const ::ef::dbini::Outputs& out, const ::ef::dbini::Grid& g,
+                                            const ::ef::dbini::Progress& progress) {
+  dbini_impl::Solver s(p, in, g);
+  return s.run(out, progress);
+}
+
+}  // namespace EF_BACKEND
+}  // namespace ef

@@ -1,0 +1,377 @@
+# SPDX-License-Identifier: Apache-2.0
+"""d-BiNI: depth-aware bilateral normal integration (ECON, Xiu et al. CVPR 2023, built on BiNI,
+Cao et al. ECCV 2022), native and fast.
+
+    from econ_fast import dbini
+    res = dbini.solve(normals, body_depth)      # normals (2,H,W,3), body_depth (2,H,W)
+    res.depth                                    # (2,H,W) front/back depth, NaN outside the mask
+
+Conventions (ECON's, see ECON_SPEC.md section 1):
+
+* ``normals`` are world-frame unit normals, x right, y up, z toward the front camera. A
+  two-sided input is ``(2, H, W, 3)`` = (front, back); the back map is mirrored left-right *in the
+  image* so that it is pixel-aligned with the front, its vectors are not changed (back normals have
+  n_z < 0). ``(H, W, 3)`` is one side.
+* Depth is orthographic, in pixel units (one unit = one pixel width), increasing away from the front
+  camera, for the prior and the result alike. ``depth_scale`` converts from world units: the prior is
+  multiplied by it and the result divided by it. In ECON's crop frame (512 px span 2 units) use
+  ``depth_scale=256`` with ``body_depth = -z_world -/+ thickness``.
+* With ``K`` (3x3 OpenCV intrinsics: u = column, v = row, pixel centres at integers) the camera is a
+  pinhole; both maps are in that camera's image (the back map holds the last surface along each
+  ray), the unknown is log-depth as in BiNI, and depth is returned along the optical axis.
+* Without a prior the depth is defined up to a constant (up to scale under ``K``); the result has
+  zero mean front depth (unit geometric-mean depth under ``K``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from . import _native
+from ._arrays import Namespace, as_host_array, namespace_of
+
+__all__ = ["solve", "solve_batch", "DbiniResult", "SOLVERS"]
+
+SOLVERS = ("fast", "jacobi")
+
+
+@dataclass
+class DbiniResult:
+    """Result of :func:`solve`.
+
+    depth:          (2,H,W) or (H,W) depth (caller's array type, device and dtype), NaN outside the mask
+    iterations:     IRLS iterations run
+    cg_iterations:  CG steps over all IRLS iterations
+    cg_per_iter:    CG steps of each IRLS iteration
+    energy:         energy history: E_0 (z = 0, w = 1/2), then one value after each IRLS iteration
+    converged:      the relative energy change fell below ``tol``
+    timings:        seconds per phase ("prepare", "setup", "coefficients", "linear_solve",
+                    "weights", "energy", "output", "total")
+    unknowns:       number of unknowns (masked pixels times sides)
+    solver:         "fast" or "jacobi"
+    mask:           (H,W) bool mask actually used (numpy)
+    """
+
+    depth: object
+    iterations: int
+    cg_iterations: int
+    cg_per_iter: list
+    energy: np.ndarray
+    converged: bool
+    timings: dict
+    unknowns: int
+    solver: str
+    mask: np.ndarray = field(repr=False, default=None)
+
+    @property
+    def front(self):
+        return self.depth[0] if self.depth.ndim == 3 else self.depth
+
+    @property
+    def back(self):
+        if self.depth.ndim != 3:
+            raise AttributeError("single-sided result has no back depth")
+        return self.depth[1]
+
+
+def _params(*, k, lambda_depth, lambda_boundary, max_iter, tol, cg_max_iter, cg_tol, solver, K,
+            depth_scale, pin_boundary_weights, mg_smooth=1):
+    def num(name, v, lo=None, lo_open=False, integer=False):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a number, got {type(v).__name__}")
+        v = int(v) if integer else float(v)
+        if integer and not np.isfinite(v):
+            raise ValueError(f"{name} must be finite, got {v}")
+        if not integer and not np.isfinite(v):
+            raise ValueError(f"{name} must be finite, got {v}")
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v}")
+        return v
+
+    p = _native.DbiniParams()
+    p.k = num("k", k, 0)
+    p.lambda_depth = num("lambda_depth", lambda_depth, 0)
+    p.lambda_boundary = num("lambda_boundary", lambda_boundary, 0)
+    p.max_iter = num("max_iter", max_iter, 1, integer=True)
+    p.tol = num("tol", tol, 0)
+    p.cg_max_iter = num("cg_max_iter", cg_max_iter, 1, integer=True)
+    p.cg_tol = num("cg_tol", cg_tol, 0, lo_open=True)
+    p.depth_scale = num("depth_scale", depth_scale, 0, lo_open=True)
+    p.mg_smooth = num("mg_smooth", mg_smooth, 1, integer=True)
+    p.pin_boundary_weights = bool(pin_boundary_weights)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    p.solver = _native.DbiniSolver.jacobi if solver == "jacobi" else _native.DbiniSolver.multigrid
+    if K is not None:
+        Kh = np.asarray(K.get() if hasattr(K, "get") else (K.cpu() if hasattr(K, "cpu") else K), dtype=np.float64)
+        if Kh.shape != (3, 3):
+            raise ValueError(f"K must have shape (3, 3), got {Kh.shape}")
+        if not np.all(np.isfinite(Kh)):
+            raise ValueError("K must be finite")
+        if Kh[0, 0] <= 0 or Kh[1, 1] <= 0:
+            raise ValueError(f"K: focal lengths K[0,0] and K[1,1] must be > 0, got {Kh[0, 0]} and {Kh[1, 1]}")
+        if Kh[0, 1] != 0 or not np.allclose(Kh[2], [0, 0, 1]) or Kh[1, 0] != 0:
+            raise ValueError(f"K must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], got {Kh.tolist()}")
+        p.perspective = True
+        p.fx, p.fy, p.cx, p.cy = float(Kh[0, 0]), float(Kh[1, 1]), float(Kh[0, 2]), float(Kh[1, 2])
+    return p
+
+
+class _Frame:
+    """One validated problem, ready for the native call."""
+
+    def __init__(self, normals, body_depth, mask, perspective: bool, label: str = ""):
+        t0 = time.perf_counter()
+        pre = f"{label}: " if label else ""
+        if isinstance(normals, (tuple, list)) and len(normals) == 2 and not np.isscalar(normals[0]):
+            front, back = (as_host_array(n, "normals") for n in normals)
+            if tuple(front.shape) != tuple(back.shape):
+                raise ValueError(
+                    f"{pre}normals: front and back maps must have the same shape, got "
+                    f"{tuple(front.shape)} and {tuple(back.shape)}"
+                )
+            ns0 = namespace_of(front, back, names=["normals[0]", "normals[1]"])
+            if ns0.kind == "torch-cuda":
+                import torch
+
+                normals = torch.stack([front, back])
+            elif ns0.kind == "cupy":
+                import cupy
+
+                normals = cupy.stack([front, back])
+            else:
+                normals = np.stack([ns0.to_host(front), ns0.to_host(back)])
+        normals = as_host_array(normals, "normals")
+        if body_depth is not None:
+            body_depth = as_host_array(body_depth, "body_depth")
+        if mask is not None:
+            mask = as_host_array(mask, "mask")
+        ns = namespace_of(normals, body_depth, mask, names=["normals", "body_depth", "mask"])
+        self.ns = ns
+        shape = tuple(normals.shape)
+        if len(shape) == 4 and shape[0] == 2 and shape[3] == 3:
+            self.single = False
+        elif len(shape) == 3 and shape[2] == 3:
+            self.single = True
+        else:
+            raise ValueError(f"{pre}normals must have shape (2, H, W, 3) or (H, W, 3), got {shape}")
+        H, W = shape[-3], shape[-2]
+        if H < 1 or W < 1:
+            raise ValueError(f"{pre}normals must have a non-empty image, got shape {shape}")
+        dt = str(normals.dtype).replace("torch.", "")
+        if dt not in ("float32", "float64"):
+            raise TypeError(f"{pre}normals must have dtype float32 or float64, got {dt}")
+        self.dtype = dt
+        S = 1 if self.single else 2
+        self.S, self.H, self.W = S, H, W
+        n = ns.prepare(normals, dt)
+        if self.single:
+            n = n.reshape(1, H, W, 3)
+        # Mask: given, or the pixels whose normals are valid on every side.
+        if mask is None:
+            if ns.kind == "torch-cuda":
+                import torch
+
+                ok = torch.isfinite(n).all(-1) & ((n * n).sum(-1) > 0)
+                m = ok.all(0)
+                mask_host = m.cpu().numpy()
+            else:
+                xp = ns.xp()
+                ok = xp.isfinite(n).all(-1) & ((n * n).sum(-1) > 0)
+                m = ok.all(0)
+                mask_host = ns.to_host(m) if ns.kind == "cupy" else np.asarray(m)
+            m = ns.prepare(m, "uint8")
+        else:
+            ms = tuple(mask.shape)
+            if ms != (H, W):
+                raise ValueError(f"{pre}mask must have shape (H, W) = {(H, W)} matching normals {shape}, got {ms}")
+            mdt = str(mask.dtype).replace("torch.", "")
+            if not (mdt == "bool" or mdt.startswith("uint") or mdt.startswith("int")):
+                raise TypeError(f"{pre}mask must be boolean or integer, got dtype {mdt}")
+            mask_host = ns.to_host(mask) != 0
+            m = ns.prepare(mask != 0, "uint8")
+        mask_host = np.asarray(mask_host, dtype=bool)
+        count = int(mask_host.sum())
+        if count == 0:
+            raise ValueError(f"{pre}mask selects no pixel (empty mask, or no valid normal)")
+        self.mask_host = mask_host
+        # Normals inside the mask must be finite and non-zero (host check for CPU arrays; the
+        # native layer re-checks on every device).
+        if not ns.on_gpu:
+            sel = n[:, mask_host]
+            bad = ~np.isfinite(sel).all(-1)
+            if bad.any():
+                s, i = np.argwhere(bad)[0]
+                r, c = np.argwhere(mask_host)[i]
+                raise ValueError(
+                    f"{pre}normals: {int(bad.sum())} pixels inside the mask are not finite "
+                    f"(first: side {s}, row {r}, col {c}); pass a mask that excludes them"
+                )
+            zero = (sel * sel).sum(-1) == 0
+            if zero.any():
+                s, i = np.argwhere(zero)[0]
+                r, c = np.argwhere(mask_host)[i]
+                raise ValueError(
+                    f"{pre}normals: {int(zero.sum())} pixels inside the mask have zero length "
+                    f"(first: side {s}, row {r}, col {c}); pass a mask that excludes them"
+                )
+        self.normals = n
+        # Prior.
+        self.prior = None
+        if body_depth is not None:
+            bs = tuple(body_depth.shape)
+            want = (H, W) if self.single else (2, H, W)
+            if bs != want:
+                raise ValueError(f"{pre}body_depth must have shape {want} matching normals {shape}, got {bs}")
+            bdt = str(body_depth.dtype).replace("torch.", "")
+            if not bdt.startswith("float"):
+                raise TypeError(f"{pre}body_depth must be a float array (NaN where no body), got dtype {bdt}")
+            b = ns.prepare(body_depth, dt)
+            if self.single:
+                b = b.reshape(1, H, W)
+            bh = ns.to_host(b)
+            covered = np.isfinite(bh) & mask_host[None]
+            if not covered.any():
+                raise ValueError(
+                    f"{pre}body_depth covers no pixel of the mask (it is NaN/inf everywhere the mask is set); "
+                    "pass body_depth=None for plain BiNI"
+                )
+            if perspective and (bh[covered] <= 0).any():
+                raise ValueError(f"{pre}body_depth must be > 0 (depth along the optical axis) with a perspective K")
+            self.prior = b
+        self.mask = m
+        self.out = ns.empty((S, H, W), dt)
+        self.prepare_seconds = time.perf_counter() - t0
+
+    def result(self, rep: dict, solver: str) -> DbiniResult:
+        depth = self.out[0] if self.single else self.out
+        timings = dict(rep["timings"])
+        timings["prepare"] = self.prepare_seconds
+        return DbiniResult(
+            depth=self.ns.wrap(depth),
+            iterations=int(rep["iterations"]),
+            cg_iterations=int(rep["cg_iterations"]),
+            cg_per_iter=list(rep["cg_per_iter"]),
+            energy=np.asarray(rep["energy"], dtype=np.float64),
+            converged=bool(rep["converged"]),
+            timings=timings,
+            unknowns=int(rep["unknowns"]),
+            solver=solver,
+            mask=self.mask_host,
+        )
+
+
+def solve(
+    normals,
+    body_depth=None,
+    mask=None,
+    *,
+    k: float = 4.0,
+    lambda_depth: float = 1e-4,
+    lambda_boundary: float = 1e-6,
+    max_iter: int = 150,
+    tol: float = 1e-4,
+    cg_max_iter: int = 5000,
+    cg_tol: float = 1e-3,
+    solver: str = "fast",
+    K=None,
+    depth_scale: float = 1.0,
+    pin_boundary_weights: bool = True,
+    progress: Optional[Callable[[int, float, int], Optional[bool]]] = None,
+) -> DbiniResult:
+    """Integrate front/back (or one) normal maps into depth maps held near a body depth prior.
+
+    Parameters
+    ----------
+    normals : (2,H,W,3) or (H,W,3) float32/float64 array (numpy, torch or cupy), or a (front, back)
+        pair. World-frame normals (x right, y up, z toward the front camera); back map mirrored
+        left-right in the image.
+    body_depth : (2,H,W) / (H,W) array or None. Body depth prior (pixel units times ``depth_scale``
+        ... i.e. in the units ``depth_scale`` converts from), NaN (or inf) where the body does not
+        cover a pixel. None: plain (bilateral) normal integration, no prior.
+    mask : (H,W) bool array or None. Unknown pixels; default: pixels whose normals are finite and
+        non-zero on every side.
+    k, lambda_depth, lambda_boundary, max_iter, tol, cg_max_iter, cg_tol :
+        ECON's d-BiNI parameters (defaults are ECON's ``econ.yaml``): sigmoid sharpness, prior
+        weight, silhouette-consistency weight, IRLS iterations, relative energy change that stops
+        IRLS, CG steps per IRLS iteration, CG relative residual.
+    solver : "fast" (multigrid-preconditioned CG on a matrix-free stencil; default) or "jacobi"
+        (Jacobi-preconditioned CG with CuPy's stopping rule: ECON's exact trajectory).
+    K : 3x3 pinhole intrinsics (OpenCV convention) for a perspective camera, or None (orthographic).
+    depth_scale : prior multiplied by it, result divided by it (256 for ECON's 512 px crop frame).
+    pin_boundary_weights : ECON's rule: bilateral weights fixed at 0.5 where a pixel lacks a
+        neighbour on that axis (False: original BiNI).
+    progress : called as ``progress(iteration, energy, cg_steps)`` after every IRLS iteration;
+        return False to stop early. Exceptions it raises propagate.
+
+    Returns
+    -------
+    DbiniResult with ``depth`` in the caller's array type, device and dtype.
+    """
+    t0 = time.perf_counter()
+    params = _params(k=k, lambda_depth=lambda_depth, lambda_boundary=lambda_boundary, max_iter=max_iter,
+                     tol=tol, cg_max_iter=cg_max_iter, cg_tol=cg_tol, solver=solver, K=K,
+                     depth_scale=depth_scale, pin_boundary_weights=pin_boundary_weights)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable, got {type(progress).__name__}")
+    f = _Frame(normals, body_depth, mask, params.perspective)
+    rep = _native.dbini_solve(f.normals, f.prior, f.mask, f.out, params, progress)
+    res = f.result(rep, solver)
+    res.timings["total"] = time.perf_counter() - t0
+    return res
+
+
+def solve_batch(
+    normals,
+    body_depth=None,
+    mask=None,
+    *,
+    progress: Optional[Callable[[int, int], None]] = None,
+    **kwargs,
+) -> list:
+    """Solve many independent frames (or patches) in one call.
+
+    ``normals`` is a (B,2,H,W,3) / (B,H,W,3) array or a sequence of per-frame inputs (sizes may
+    differ); ``body_depth`` and ``mask`` likewise (or None). Keyword arguments are those of
+    :func:`solve`. On the CPU frames run in parallel, one thread each; results equal per-frame
+    :func:`solve` calls. ``progress(done, total)`` is called as frames finish.
+    """
+    t0 = time.perf_counter()
+    if "progress" in kwargs:
+        raise TypeError("use progress=callable(done, total) for batches")
+    params = _params(**{**dict(k=4.0, lambda_depth=1e-4, lambda_boundary=1e-6, max_iter=150, tol=1e-4,
+                                cg_max_iter=5000, cg_tol=1e-3, solver="fast", K=None, depth_scale=1.0,
+                                pin_boundary_weights=True), **kwargs})
+    solver = kwargs.get("solver", "fast")
+    B = len(normals)
+
+    def item(x, i, name):
+        if x is None:
+            return None
+        if isinstance(x, (list, tuple)):
+            if len(x) != B:
+                raise ValueError(f"{name} must have one entry per frame ({B}), got {len(x)}")
+            return x[i]
+        if len(x) != B:
+            raise ValueError(f"{name} must have a leading batch dimension of {B}, got {len(x)}")
+        return x[i]
+
+    frames = [_Frame(normals[i], item(body_depth, i, "body_depth"), item(mask, i, "mask"),
+                     params.perspective, label=f"frame {i}") for i in range(B)]
+    done_count = [0]
+
+    def done(i):
+        done_count[0] += 1
+        if progress is not None:
+            progress(done_count[0], B)
+
+    reps = _native.dbini_solve_batch([f.normals for f in frames], [f.prior for f in frames],
+                                     [f.mask for f in frames], [f.out for f in frames], params, done)
+    out = [f.result(r, solver) for f, r in zip(frames, reps)]
+    total = time.perf_counter() - t0
+    for r in out:
+        r.timings["batch_total"] = total
+    return out

@@ -1,0 +1,1 @@
+"""Pure numpy/scipy reference implementations, used as test oracles."""
