@@ -103,7 +103,9 @@ void bind_dbini(py::module_& m) {
       .def_readwrite("depth_scale", &P::depth_scale)
       .def_readwrite("mg_smooth", &P::mg_smooth)
       .def_readwrite("mg_coarse_cells", &P::mg_coarse_cells)
-      .def_readwrite("mg_omega", &P::mg_omega);
+      .def_readwrite("mg_omega", &P::mg_omega)
+      .def_readwrite("mg_cycle", &P::mg_cycle)
+      .def_readwrite("cg_tol_adaptive", &P::cg_tol_adaptive);
 
   m.def(
       "dbini_solve",

@@ -4,9 +4,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "../csrc/core/error.h"
 #include "../csrc/core/runtime.h"
@@ -42,7 +39,7 @@ PYBIND11_MODULE(_native, m) {
     d["version"] = EF_VERSION;
     d["cuda"] = ef::built_with_cuda();
     d["cuda_architectures"] = ef::cuda_architectures();
-    d["openmp"] = ef::built_with_openmp();
+    d["cpu_backend"] = "thread-pool";
     d["cpu_threads"] = ef::cpu_threads();
 #ifdef EF_COMPILER
     d["compiler"] = EF_COMPILER;
@@ -55,9 +52,8 @@ PYBIND11_MODULE(_native, m) {
   m.def("get_num_threads", &ef::cpu_threads);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw ef::ValueError(ef::detail::concat("num_threads must be >= 1, got ", n));
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#endif
+    py::gil_scoped_release release;
+    ef::set_cpu_threads(n);
   });
 
   bind_dbini(m);

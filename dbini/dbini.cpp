@@ -7,12 +7,10 @@
 #include <mutex>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "../csrc/core/error.h"
 #include "../csrc/core/runtime.h"
+#include "../csrc/core/thread_pool.h"
 #include "backends.h"
 #include "grid.h"
 
@@ -36,6 +34,10 @@ void check_params(const Params& p, const Inputs& in) {
   EF_CHECK(std::isfinite(p.depth_scale) && p.depth_scale > 0, "depth_scale must be > 0, got ", p.depth_scale);
   EF_CHECK(p.mg_smooth >= 1 && p.mg_smooth <= 8, "mg_smooth must be in [1, 8], got ", p.mg_smooth);
   EF_CHECK(p.mg_coarse_cells >= 1, "mg_coarse_cells must be >= 1, got ", p.mg_coarse_cells);
+  EF_CHECK(std::isfinite(p.mg_omega) && p.mg_omega > 0 && p.mg_omega < 2, "mg_omega must be in (0, 2), got ", p.mg_omega);
+  EF_CHECK(p.mg_cycle >= 0 && p.mg_cycle <= 2, "mg_cycle must be 0, 1 or 2, got ", p.mg_cycle);
+  EF_CHECK(std::isfinite(p.cg_tol_adaptive) && p.cg_tol_adaptive >= 0, "cg_tol_adaptive must be >= 0, got ",
+           p.cg_tol_adaptive);
   if (p.perspective) {
     EF_CHECK(std::isfinite(p.fx) && std::isfinite(p.fy) && p.fx > 0 && p.fy > 0,
              "K: focal lengths must be finite and > 0, got fx=", p.fx, " fy=", p.fy);
@@ -95,12 +97,14 @@ std::vector<Report> solve_batch(const Params& params, const std::vector<Inputs>&
   if (cuda) {
     for (int i = 0; i < n; ++i) one(i);
   } else {
-    // Frames in parallel, each single-threaded (nested regions run serially). Every frame's result
-    // equals the single-frame solve: the reductions do not depend on the thread count.
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
-#endif
-    for (int i = 0; i < n; ++i) one(i);
+    // Frames in parallel, each single-threaded (loops inside a pool task run serially). Every
+    // frame's result equals the single-frame solve: the reductions do not depend on the thread
+    // count.
+    struct Ctx {
+      decltype(one)* f;
+    } ctx{&one};
+    cpu::ThreadPool::instance().run(
+        n, [](const void* c, int64_t i) { (*static_cast<const Ctx*>(c)->f)((int)i); }, &ctx);
   }
   for (int i = 0; i < n; ++i)
     if (errors[i]) std::rethrow_exception(errors[i]);

@@ -35,9 +35,15 @@ struct Params {
   bool perspective = false;          // log-depth, pinhole intrinsics below (OpenCV convention)
   double fx = 0, fy = 0, cx = 0, cy = 0;
   double depth_scale = 1.0;          // prior and result are multiplied / divided by this
-  int mg_smooth = 1;                 // Gauss-Seidel sweeps before and after the coarse correction
-  int mg_coarse_cells = 32;
-  double mg_omega = 1.0;            // scale of the coarse-grid correction          // coarsen until a level has at most this many cells per side
+  // Fast solver (SolverKind::Multigrid) internals, chosen by measurement (benchmarks/bm_dbini.py):
+  int mg_smooth = 1;               // block Gauss-Seidel sweep pairs before and after the coarse correction
+  int mg_coarse_cells = 32;        // coarsen until a level has at most this many cells per side
+  double mg_omega = 1.6;           // over-correction of the piecewise-constant coarse correction
+                                   // (unsmoothed aggregation under-corrects smooth errors)
+  int mg_cycle = 0;                // 0: auto (W-cycle on the CPU, V-cycle on CUDA), 1: V, 2: W
+  double cg_tol_adaptive = 0.01;   // fast solver only: CG tolerance min(this, last relative energy
+                                   // change), never below cg_tol (inexact solves while IRLS is far
+                                   // from converged); 0 disables
 };
 
 enum class DType : int { F32 = 0, F64 = 1 };

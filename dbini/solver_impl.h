@@ -18,6 +18,7 @@
 // Notay's AGMG papers), so one set of kernels serves all levels.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -45,6 +46,8 @@ using ::ef::dbini::SolverKind;
 
 // 1 / (1 + exp(-x)) as in the reference; IEEE overflow of exp gives exactly 0 for very negative x.
 EF_INLINE double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+// Single-precision variant for the fast solver (the weights only need ~7 digits there).
+EF_INLINE double sigmoid_f(double x) { return (double)(1.0f / (1.0f + expf((float)-x))); }
 EF_INLINE double sq(double x) { return x * x; }
 
 // ---------------------------------------------------------------- stencil (any level)
@@ -73,6 +76,21 @@ struct Stencil {
     T y = diag[i] * (T)x[i] - neighbours(x, i, p, base);
     if (S == 2) y -= bnd[p] * (T)x[s ? p : n + p];
     return y;
+  }
+  // (K x) at cell p on both sides (y1 untouched for one side): the neighbour indices are loaded
+  // once for both sides, which is what makes the per-cell loops cheaper than per-element ones.
+  template <class X>
+  EF_INLINE void apply_cell(const X* x, int64_t p, T& y0, T& y1) const {
+    const int32_t t = sT[p], b = sB[p], l = sL[p], r = sR[p];
+    const T x0 = (T)x[p];
+    y0 = diag[p] * x0 - (cT[p] * (T)x[t] + cB[p] * (T)x[b] + cL[p] * (T)x[l] + cR[p] * (T)x[r]);
+    if (S == 2) {
+      const int64_t q = n + p;
+      const T x1 = (T)x[q];
+      y1 = diag[q] * x1 - (cT[q] * (T)x[n + t] + cB[q] * (T)x[n + b] + cL[q] * (T)x[n + l] + cR[q] * (T)x[n + r]);
+      y0 -= bnd[p] * x1;
+      y1 -= bnd[p] * x0;
+    }
   }
 };
 
@@ -149,56 +167,62 @@ struct CheckOp {
 };
 
 // Level-0 stencil coefficients and right-hand side from the current weights (spec 2.5 step 1-2,
-// in closed form). With `mg`, float copies feed the multigrid hierarchy.
+// in closed form), per cell for both sides. With `mg`, float copies feed the multigrid hierarchy.
 struct FineCoefOp {
   int64_t N;
   int S;
   const int32_t *nT, *nB, *nL, *nR;
   const double *cu, *cv, *bu, *bv, *wu, *wv, *pr, *mass;
   const double* bnd;
+  double off0, off1;  // re-centring offsets added to z (each cell touches only its own z)
+  double* z;
   double *cT, *cB, *cL, *cR, *diag, *dinv, *rhs;
   float *fT, *fB, *fL, *fR, *fdiag;  // null unless multigrid
-  EF_HD void operator()(int64_t i) const {
-    const int64_t s = i >= N ? 1 : 0, p = i - s * N, base = s * N;
-    const double wup = wu[i], wvp = wv[i], cup = cu[i], cvp = cv[i], bup = bu[i], bvp = bv[i];
-    double t = 0, b = 0, l = 0, r = 0, f = 0;
-    int32_t q;
-    if ((q = nT[p]) >= 0) {
-      const int64_t j = base + q;
-      t = wup * cup * cup + (1.0 - wu[j]) * cu[j] * cu[j];
-      f -= wup * cup * bup + (1.0 - wu[j]) * cu[j] * bu[j];
-    }
-    if ((q = nB[p]) >= 0) {
-      const int64_t j = base + q;
-      b = (1.0 - wup) * cup * cup + wu[j] * cu[j] * cu[j];
-      f += wu[j] * cu[j] * bu[j] + (1.0 - wup) * cup * bup;
-    }
-    if ((q = nL[p]) >= 0) {
-      const int64_t j = base + q;
-      l = (1.0 - wvp) * cvp * cvp + wv[j] * cv[j] * cv[j];
-      f += wv[j] * cv[j] * bv[j] + (1.0 - wvp) * cvp * bvp;
-    }
-    if ((q = nR[p]) >= 0) {
-      const int64_t j = base + q;
-      r = wvp * cvp * cvp + (1.0 - wv[j]) * cv[j] * cv[j];
-      f -= wvp * cvp * bvp + (1.0 - wv[j]) * cv[j] * bv[j];
-    }
-    const double m = mass[i];
-    f += m * pr[i];
-    const double d = t + b + l + r + m + (S == 2 ? bnd[p] : 0.0);
-    cT[i] = t;
-    cB[i] = b;
-    cL[i] = l;
-    cR[i] = r;
-    diag[i] = d;
-    dinv[i] = 1.0 / (d > 1e-5 ? d : 1e-5);  // ECON's Jacobi preconditioner clip
-    rhs[i] = f;
-    if (fT) {
-      fT[i] = (float)t;
-      fB[i] = (float)b;
-      fL[i] = (float)l;
-      fR[i] = (float)r;
-      fdiag[i] = (float)d;
+  EF_HD void operator()(int64_t p) const {
+    const int32_t qt = nT[p], qb = nB[p], ql = nL[p], qr = nR[p];
+    for (int s = 0; s < 2; ++s) {  // bound 2 (not S) lets the compiler unroll
+      if (s >= S) break;
+      const int64_t base = s * N, i = base + p;
+      z[i] += s ? off1 : off0;
+      const double wup = wu[i], wvp = wv[i], cup = cu[i], cvp = cv[i], bup = bu[i], bvp = bv[i];
+      double t = 0, b = 0, l = 0, r = 0, f = 0;
+      if (qt >= 0) {
+        const int64_t j = base + qt;
+        t = wup * cup * cup + (1.0 - wu[j]) * cu[j] * cu[j];
+        f -= wup * cup * bup + (1.0 - wu[j]) * cu[j] * bu[j];
+      }
+      if (qb >= 0) {
+        const int64_t j = base + qb;
+        b = (1.0 - wup) * cup * cup + wu[j] * cu[j] * cu[j];
+        f += wu[j] * cu[j] * bu[j] + (1.0 - wup) * cup * bup;
+      }
+      if (ql >= 0) {
+        const int64_t j = base + ql;
+        l = (1.0 - wvp) * cvp * cvp + wv[j] * cv[j] * cv[j];
+        f += wv[j] * cv[j] * bv[j] + (1.0 - wvp) * cvp * bvp;
+      }
+      if (qr >= 0) {
+        const int64_t j = base + qr;
+        r = wvp * cvp * cvp + (1.0 - wv[j]) * cv[j] * cv[j];
+        f -= wvp * cvp * bvp + (1.0 - wv[j]) * cv[j] * bv[j];
+      }
+      const double m = mass[i];
+      f += m * pr[i];
+      const double d = t + b + l + r + m + (S == 2 ? bnd[p] : 0.0);
+      cT[i] = t;
+      cB[i] = b;
+      cL[i] = l;
+      cR[i] = r;
+      diag[i] = d;
+      if (dinv) dinv[i] = 1.0 / (d > 1e-5 ? d : 1e-5);  // ECON's Jacobi preconditioner clip
+      rhs[i] = f;
+      if (fT) {
+        fT[i] = (float)t;
+        fB[i] = (float)b;
+        fL[i] = (float)l;
+        fR[i] = (float)r;
+        fdiag[i] = (float)d;
+      }
     }
   }
 };
@@ -206,25 +230,7 @@ struct FineCoefOp {
 // The n_z-scaled one-sided differences A1..A4 z of one cell (0 where the neighbour is missing).
 struct Diffs {
   double a1, a2, a3, a4;
-  bool t, b, l, r;
 };
-EF_INLINE Diffs diffs(int64_t i, int64_t p, int64_t base, const int32_t* nT, const int32_t* nB,
-                      const int32_t* nL, const int32_t* nR, const double* cu, const double* cv,
-                      const double* z) {
-  const double zp = z[i];
-  const int32_t t = nT[p], b = nB[p], l = nL[p], r = nR[p];
-  Diffs d;
-  d.t = t >= 0;
-  d.b = b >= 0;
-  d.l = l >= 0;
-  d.r = r >= 0;
-  d.a1 = d.t ? cu[i] * (z[base + t] - zp) : 0.0;
-  d.a2 = d.b ? cu[i] * (zp - z[base + b]) : 0.0;
-  d.a3 = d.r ? cv[i] * (z[base + r] - zp) : 0.0;
-  d.a4 = d.l ? cv[i] * (zp - z[base + l]) : 0.0;
-  return d;
-}
-
 // Energy of one cell (ECON's, including the constant w * b^2 of rows whose neighbour is missing,
 // the prior term and, on the front side, the silhouette term).
 EF_INLINE double cell_energy(const Diffs& d, double wu, double wv, double bu, double bv, double mass,
@@ -234,30 +240,49 @@ EF_INLINE double cell_energy(const Diffs& d, double wu, double wv, double bu, do
 }
 
 // IRLS weight update (Cao et al. 2022, eq. 9) from the n_z-scaled one-sided differences, fused with
-// the energy at the new weights (spec 2.5 steps 7-8). Returns the cell's energy.
+// the energy at the new weights (spec 2.5 steps 7-8); per cell, both sides.
 struct WeightEnergyOp {
   int64_t N;
   int S;
-  const int32_t *nT, *nB, *nL, *nR;
+  const int32_t *sT, *sB, *sL, *sR;  // safe indices: a missing neighbour is the cell itself
   const double *cu, *cv, *bu, *bv, *z, *pr, *mass, *bnd;
+  const uint8_t* hp;
   double k;
   bool pin, update;  // update = false: energy at the current weights only
+  bool fast_exp;     // single-precision sigmoid (fast solver)
   double *wu, *wv;
-  EF_HD double operator()(int64_t i) const {
-    const int64_t s = i >= N ? 1 : 0, p = i - s * N, base = s * N;
-    const Diffs d = diffs(i, p, base, nT, nB, nL, nR, cu, cv, z);
-    double u = wu[i], v = wv[i];
-    if (update) {
-      u = sigmoid(k * (d.a2 * d.a2 - d.a1 * d.a1));
-      v = sigmoid(k * (d.a4 * d.a4 - d.a3 * d.a3));
-      // ECON pins both weights of an axis to 0.5 where a neighbour on that axis is missing.
-      if (pin && !(d.t && d.b)) u = 0.5;
-      if (pin && !(d.l && d.r)) v = 0.5;
-      wu[i] = u;
-      wv[i] = v;
+  // [0] energy, [1 + 2s] sum of (prior - z) and [2 + 2s] prior count on side s: the next
+  // iteration's re-centring (ECON_SPEC 2.5 step 3) comes for free with this pass.
+  EF_HD Sums<5> operator()(int64_t p) const {
+    Sums<5> out;
+    const int32_t t = sT[p], b = sB[p], l = sL[p], r = sR[p];
+    // ECON pins both weights of an axis to 0.5 where a neighbour on that axis is missing.
+    const bool pin_u = pin && (t == p || b == p), pin_v = pin && (l == p || r == p);
+    for (int s = 0; s < 2; ++s) {
+      if (s >= S) break;
+      const int64_t base = s * N, i = base + p;
+      // A missing neighbour is the cell itself, so its difference is exactly 0 (ECON's empty row).
+      const double zp = z[i], c_u = cu[i], c_v = cv[i];
+      Diffs d;
+      d.a1 = c_u * (z[base + t] - zp);
+      d.a2 = c_u * (zp - z[base + b]);
+      d.a3 = c_v * (z[base + r] - zp);
+      d.a4 = c_v * (zp - z[base + l]);
+      double u = wu[i], v = wv[i];
+      if (update) {
+        const double xu = k * (d.a2 * d.a2 - d.a1 * d.a1), xv = k * (d.a4 * d.a4 - d.a3 * d.a3);
+        u = pin_u ? 0.5 : (fast_exp ? sigmoid_f(xu) : sigmoid(xu));
+        v = pin_v ? 0.5 : (fast_exp ? sigmoid_f(xv) : sigmoid(xv));
+        wu[i] = u;
+        wv[i] = v;
+      }
+      const double bz = (S == 2 && s == 0) ? bnd[p] * sq(z[N + p] - zp) : 0.0;
+      out[0] += cell_energy(d, u, v, bu[i], bv[i], mass[i], zp, pr[i], bz);
+      const double h = hp[i] ? 1.0 : 0.0;
+      out[1 + 2 * s] += h * (pr[i] - zp);
+      out[2 + 2 * s] += h;
     }
-    const double bz = (S == 2 && s == 0) ? bnd[p] * sq(z[N + p] - z[i]) : 0.0;
-    return cell_energy(d, u, v, bu[i], bv[i], mass[i], z[i], pr[i], bz);
+    return out;
   }
 };
 
@@ -307,16 +332,21 @@ struct MassOp {
 };
 
 // ---------------------------------------------------------------- CG pieces
-struct InitResidualOp {  // r = b - K x; returns [b.b, r.Dinv.r]
+struct InitResidualOp {  // r = b - K x per cell; returns [b.b, r.Dinv.r]
   Stencil<double> A;
   const double *b, *x, *dinv;
   double* r;
-  EF_HD Sums<2> operator()(int64_t i) const {
-    const double ri = b[i] - A.apply(x, i);
-    r[i] = ri;
+  EF_HD Sums<2> operator()(int64_t p) const {
+    double y[2] = {0, 0};
+    A.apply_cell(x, p, y[0], y[1]);
     Sums<2> o;
-    o[0] = b[i] * b[i];
-    if (dinv) o[1] = ri * ri * dinv[i];
+    for (int s = 0; s < A.S; ++s) {
+      const int64_t i = s * A.n + p;
+      const double ri = b[i] - y[s];
+      r[i] = ri;
+      o[0] += b[i] * b[i];
+      if (dinv) o[1] += ri * ri * dinv[i];
+    }
     return o;
   }
 };
@@ -336,14 +366,20 @@ struct UpdateOp {  // x += a p; r -= a q; returns [r.r, r.Dinv.r]
   }
 };
 
-struct MatvecDotOp {  // q = K p; returns p.q
+struct MatvecDotOp {  // q = K p per cell; returns p.q
   Stencil<double> A;
   const double* p;
   double* q;
-  EF_HD double operator()(int64_t i) const {
-    const double y = A.apply(p, i);
-    q[i] = y;
-    return p[i] * y;
+  EF_HD double operator()(int64_t c) const {
+    double y0 = 0, y1 = 0;
+    A.apply_cell(p, c, y0, y1);
+    q[c] = y0;
+    double acc = p[c] * y0;
+    if (A.S == 2) {
+      q[A.n + c] = y1;
+      acc += p[A.n + c] * y1;
+    }
+    return acc;
   }
 };
 
@@ -366,6 +402,21 @@ struct DotOp {
   const float* b;
   EF_HD double operator()(int64_t i) const { return a[i] * (double)b[i]; }
 };
+
+EF_INLINE void block_inverse(int S, double d0, double d1, double c, float* i0, float* i1, float* io) {
+  if (S == 2) {
+    const double det = d0 * d1 - c * c;
+    if (det > 1e-30 * (d0 * d1 > 0 ? d0 * d1 : 1.0) && det > 0) {
+      *i0 = (float)(d1 / det);
+      *i1 = (float)(d0 / det);
+      *io = (float)(c / det);
+      return;
+    }
+    *i1 = d1 > 0 ? (float)(1.0 / d1) : 0.0f;
+    *io = 0.0f;
+  }
+  *i0 = d0 > 0 ? (float)(1.0 / d0) : 0.0f;
+}
 
 // ---------------------------------------------------------------- multigrid pieces (float)
 // Block Gauss-Seidel on one colour; the 2x2 front/back block of a cell is solved exactly, so the
@@ -400,26 +451,16 @@ struct BlockInverseOp {
   const float *diag, *bnd;
   float *idiag, *ioff;
   EF_HD void operator()(int64_t p) const {
-    const double d0 = diag[p];
-    if (S == 2) {
-      const double d1 = diag[n + p], c = bnd[p], det = d0 * d1 - c * c;
-      if (det > 1e-30 * (d0 * d1 > 0 ? d0 * d1 : 1.0) && det > 0) {
-        idiag[p] = (float)(d1 / det);
-        idiag[n + p] = (float)(d0 / det);
-        ioff[p] = (float)(c / det);
-      } else {
-        idiag[p] = d0 > 0 ? (float)(1.0 / d0) : 0.0f;
-        idiag[n + p] = d1 > 0 ? (float)(1.0 / d1) : 0.0f;
-        ioff[p] = 0.0f;
-      }
-    } else {
-      idiag[p] = d0 > 0 ? (float)(1.0 / d0) : 0.0f;
-    }
+    block_inverse(S, diag[p], S == 2 ? diag[n + p] : 0.0, bnd[p], &idiag[p], S == 2 ? &idiag[n + p] : nullptr,
+                  &ioff[p]);
   }
 };
 
 // Coarse right-hand side = sum over the children of the fine residual f - A x (computed here,
-// each child once, so no residual vector is stored).
+// each child once, so no residual vector is stored). Only red children are visited: the
+// pre-smoothing ends with a black half-sweep, after which the residual on black cells is zero
+// (each black cell was just solved exactly given its red neighbours). In a 2x2 block the red
+// children are always slots 0 and 3 (parity of row + column).
 template <class TF>
 struct ResidualRestrictOp {
   Stencil<float> A;  // fine
@@ -428,64 +469,98 @@ struct ResidualRestrictOp {
   const TF* f;
   const float* x;
   float* fc;
-  EF_HD void operator()(int64_t i) const {
-    const int64_t s = i >= nc ? 1 : 0, a = i - s * nc, nf = A.n;
-    float acc = 0.0f;
-    for (int c = 0; c < 4; ++c) {
+  EF_HD void operator()(int64_t a) const {
+    const int64_t nf = A.n;
+    float acc0 = 0.0f, acc1 = 0.0f;
+    for (int c = 0; c < 4; c += 3) {
       const int32_t q = child[4 * a + c];
       if (q >= 0) {
-        const int64_t j = s * nf + q;
-        acc += (float)f[j] - A.apply(x, j);
+        float y0 = 0, y1 = 0;
+        A.apply_cell(x, q, y0, y1);
+        acc0 += (float)f[q] - y0;
+        if (A.S == 2) acc1 += (float)f[nf + q] - y1;
       }
     }
-    fc[i] = acc;
+    fc[a] = acc0;
+    if (A.S == 2) fc[nc + a] = acc1;
   }
 };
 
-struct ProlongOp {  // x += omega * xc[parent]
+template <class TF>
+struct LevelResidualOp {  // res = f - A x, per cell
+  Stencil<float> A;
+  const TF* f;
+  const float* x;
+  float* res;
+  EF_HD void operator()(int64_t p) const {
+    float y0 = 0, y1 = 0;
+    A.apply_cell(x, p, y0, y1);
+    res[p] = (float)f[p] - y0;
+    if (A.S == 2) res[A.n + p] = (float)f[A.n + p] - y1;
+  }
+};
+
+struct AxpyFloatOp {  // x += y
+  const float* y;
+  float* x;
+  EF_HD void operator()(int64_t i) const { x[i] += y[i]; }
+};
+
+// x += omega * xc[parent] on red cells. Black cells need no correction: the post-smoothing starts
+// with a black half-sweep, which overwrites them from their (corrected) red neighbours.
+struct ProlongOp {
   int64_t nf, nc;
+  int S;
   float omega;
-  const int32_t* parent;
+  const int32_t *cells, *parent;
   const float* xc;
   float* x;
-  EF_HD void operator()(int64_t i) const {
-    const int64_t s = i >= nf ? 1 : 0, p = i - s * nf;
-    x[i] += omega * xc[s * nc + parent[p]];
+  EF_HD void operator()(int64_t k) const {
+    const int64_t p = cells[k], a = parent[p];
+    x[p] += omega * xc[a];
+    if (S == 2) x[nf + p] += omega * xc[nc + a];
   }
 };
 
 // Galerkin coarse stencil P^T A P for piecewise-constant P: couplings between neighbouring blocks
-// are the sums of the fine couplings that cross between them; the diagonal follows from the zero
-// row sum of the Laplacian part plus the aggregated mass and front/back coupling.
+// are the sums of the fine couplings that cross between them (`cross` bit k of a fine cell says its
+// neighbour in direction k = top, bottom, left, right lies in another block); the diagonal follows
+// from the zero row sum of the Laplacian part plus the aggregated mass and front/back coupling.
+// The inverse of each coarse cell's diagonal block (for Gauss-Seidel) is computed here too.
 struct GalerkinOp {
   int64_t nc, nf;
   int S;
   const int32_t* child;
-  const int32_t *fT, *fB, *fL, *fR, *fparent;
-  const float *cT, *cB, *cL, *cR, *mass, *bnd;  // fine
-  float *CT, *CB, *CL, *CR, *Cmass, *Cdiag, *Cbnd;  // coarse
-  EF_HD void operator()(int64_t i) const {
-    const int64_t s = i >= nc ? 1 : 0, a = i - s * nc, fb = s * nf;
-    double t = 0, b = 0, l = 0, r = 0, m = 0, bd = 0;
-    for (int c = 0; c < 4; ++c) {
-      const int32_t q = child[4 * a + c];
-      if (q < 0) continue;
-      const int64_t j = fb + q;
-      int32_t o;
-      if ((o = fT[q]) >= 0 && fparent[o] != a) t += cT[j];
-      if ((o = fB[q]) >= 0 && fparent[o] != a) b += cB[j];
-      if ((o = fL[q]) >= 0 && fparent[o] != a) l += cL[j];
-      if ((o = fR[q]) >= 0 && fparent[o] != a) r += cR[j];
-      m += mass[j];
-      bd += bnd[q];
+  const uint8_t* cross;                          // fine
+  const float *cT, *cB, *cL, *cR, *mass, *bnd;   // fine
+  float *CT, *CB, *CL, *CR, *Cmass, *Cdiag, *Cbnd, *Cidiag, *Cioff;  // coarse
+  EF_HD void operator()(int64_t a) const {
+    double bd = 0, dg[2] = {0, 0};
+    for (int s = 0; s < S; ++s) {
+      const int64_t fb = s * nf, i = s * nc + a;
+      double t = 0, b = 0, l = 0, r = 0, m = 0;
+      for (int c = 0; c < 4; ++c) {
+        const int32_t q = child[4 * a + c];
+        if (q < 0) continue;
+        const int64_t j = fb + q;
+        const uint8_t x = cross[q];
+        if (x & 1) t += cT[j];
+        if (x & 2) b += cB[j];
+        if (x & 4) l += cL[j];
+        if (x & 8) r += cR[j];
+        m += mass[j];
+        if (s == 0) bd += bnd[q];
+      }
+      CT[i] = (float)t;
+      CB[i] = (float)b;
+      CL[i] = (float)l;
+      CR[i] = (float)r;
+      Cmass[i] = (float)m;
+      dg[s] = t + b + l + r + m + (S == 2 ? bd : 0.0);
+      Cdiag[i] = (float)dg[s];
     }
-    CT[i] = (float)t;
-    CB[i] = (float)b;
-    CL[i] = (float)l;
-    CR[i] = (float)r;
-    Cmass[i] = (float)m;
-    if (s == 0) Cbnd[a] = (float)bd;
-    Cdiag[i] = (float)(t + b + l + r + m + (S == 2 ? bd : 0.0));
+    Cbnd[a] = (float)bd;
+    block_inverse(S, dg[0], dg[1], bd, &Cidiag[a], S == 2 ? &Cidiag[nc + a] : nullptr, &Cioff[a]);
   }
 };
 
@@ -574,6 +649,7 @@ struct FillNaNOp {
 struct Topology {  // neighbour tables of one level
   int64_t n = 0;
   Buffer<int32_t> nT, nB, nL, nR, sT, sB, sL, sR, red, black, child, parent;
+  Buffer<uint8_t> cross;  // bit k: neighbour k (top, bottom, left, right) is in another aggregate
 };
 
 template <class T>
@@ -598,6 +674,8 @@ class Solver {
     M = S * N;
     HW = (int64_t)in.H * in.W;
     mg_ = P.solver == SolverKind::Multigrid;
+    // W-cycles visit coarse levels 2^l times: cheap on a CPU, launch-bound on a GPU.
+    cycle_ = P.mg_cycle != 0 ? P.mg_cycle : (EF_BACKEND_IS_CUDA ? 1 : 2);
   }
 
   Report run(const Outputs& out, const Progress& progress) {
@@ -616,9 +694,11 @@ class Solver {
     rep.energy.push_back(e_old);
     for (int it = 0; it < P.max_iter; ++it) {
       auto ta = clk::now();
-      fine_coefficients();
-      if (has_prior_) recenter();
+      fine_coefficients();  // also re-centres z on the prior (offsets from the last energy pass)
       auto tb = clk::now();
+      // Optional inexact-Newton style tolerance: loose while IRLS is far from converged.
+      cg_tol_now_ = P.cg_tol;
+      if (mg_ && P.cg_tol_adaptive > 0 && it > 0) cg_tol_now_ = std::max(P.cg_tol, std::min(P.cg_tol_adaptive, last_rel_));
       const int cg = mg_ ? solve_mg() : solve_jacobi();
       auto tc = clk::now();
       const double e = weights_energy(true);
@@ -631,9 +711,12 @@ class Solver {
       rep.cg_per_iter.push_back(cg);
       rep.energy.push_back(e);
       const double rel = e_old != 0.0 ? std::fabs(e - e_old) / std::fabs(e_old) : 0.0;
+      last_rel_ = rel;
       e_old = e;
       if (progress && !progress(it + 1, e, cg)) break;
-      if (rel < P.tol) {
+      // Stop only after a solve at the full CG accuracy: with the adaptive tolerance, the iterate
+      // that meets the IRLS test may come from a loose solve, and it would be returned as is.
+      if (rel < P.tol && cg_tol_now_ <= P.cg_tol) {
         rep.converged = true;
         break;
       }
@@ -644,6 +727,8 @@ class Solver {
                    {"coefficients", t_coef},
                    {"linear_solve", t_solve},
                    {"weights_energy", t_weights},
+                   {"mg_setup", t_galerkin_},
+                   {"mg_vcycle", t_vcycle_},
                    {"output", secs(tf, clk::now())}};
     return rep;
   }
@@ -679,7 +764,17 @@ class Solver {
     d.red.upload(L.red.data(), (int64_t)L.red.size());
     d.black.upload(L.black.data(), (int64_t)L.black.size());
     if (!L.child.empty()) d.child.upload(L.child.data(), (int64_t)L.child.size());
-    if (!L.parent.empty()) d.parent.upload(L.parent.data(), (int64_t)L.parent.size());
+    if (!L.parent.empty()) {
+      d.parent.upload(L.parent.data(), (int64_t)L.parent.size());
+      std::vector<uint8_t> cross(L.n, 0);
+      for (int64_t p = 0; p < L.n; ++p) {
+        for (int k = 0; k < 4; ++k) {
+          const int32_t o = (*src[k])[p];
+          if (o >= 0 && L.parent[o] != L.parent[p]) cross[p] |= (uint8_t)(1u << k);
+        }
+      }
+      d.cross.upload(cross.data(), L.n);
+    }
   }
 
   void setup() {
@@ -716,6 +811,8 @@ class Solver {
         hier_[l]->resize(S, topo_[l]->n);
         xs_.emplace_back(S * topo_[l]->n);
         fs_.emplace_back(S * topo_[l]->n);
+        rs_.emplace_back(cycle_ == 2 ? S * topo_[l]->n : 0);
+        dxs_.emplace_back(cycle_ == 2 ? S * topo_[l]->n : 0);
       }
       const int64_t mc = S * topo_.back()->n;
       dense_ = mc <= kDenseMax;
@@ -736,34 +833,29 @@ class Solver {
   void fine_coefficients() {
     const Topology& t = *topo_[0];
     Coefs<float>* h = mg_ ? hier_[0].get() : nullptr;
-    for_each(M, FineCoefOp{N, S, t.nT.data(), t.nB.data(), t.nL.data(), t.nR.data(), cu_.data(), cv_.data(),
+    // ECON re-centres each side on its prior before every solve (spec 2.5 step 3).
+    const double o0 = has_prior_ && recenter_[2] > 0 ? recenter_[1] / recenter_[2] : 0.0;
+    const double o1 = has_prior_ && recenter_[4] > 0 ? recenter_[3] / recenter_[4] : 0.0;
+    for_each(N, FineCoefOp{N, S, t.nT.data(), t.nB.data(), t.nL.data(), t.nR.data(), cu_.data(), cv_.data(),
                            bu_.data(), bv_.data(), wu_.data(), wv_.data(), pr_.data(), fine_.mass.data(),
-                           fine_.bnd.data(), fine_.cT.data(), fine_.cB.data(), fine_.cL.data(), fine_.cR.data(),
-                           fine_.diag.data(), dinv_.data(), rhs_.data(), h ? h->cT.data() : nullptr,
+                           fine_.bnd.data(), o0, o1, z_.data(), fine_.cT.data(), fine_.cB.data(), fine_.cL.data(), fine_.cR.data(),
+                           fine_.diag.data(), mg_ ? nullptr : dinv_.data(), rhs_.data(), h ? h->cT.data() : nullptr,
                            h ? h->cB.data() : nullptr, h ? h->cL.data() : nullptr, h ? h->cR.data() : nullptr,
                            h ? h->diag.data() : nullptr});
-  }
-
-  // ECON re-centres each side on its prior before every solve (spec section 2.5, step 3).
-  void recenter() {
-    Sums<4> s = red_.template sum<Sums<4>>(M, RecenterSumOp{N, pr_.data(), z_.data(), hp_.data()});
-    const double o0 = s[1] > 0 ? s[0] / s[1] : 0.0;
-    const double o1 = s[3] > 0 ? s[2] / s[3] : 0.0;
-    for_each(M, AddPerSideOp{N, o0, o1, z_.data()});
   }
 
   // Jacobi-preconditioned CG with CuPy's semantics (what ECON runs): stop on the unpreconditioned
   // ||r|| <= cg_tol * ||b||, checked after each step, so at least one step is taken.
   int solve_jacobi() {
     const Stencil<double> A = fine_stencil();
-    Sums<2> init = red_.template sum<Sums<2>>(M, InitResidualOp{A, rhs_.data(), z_.data(), dinv_.data(), r_.data()});
+    Sums<2> init = red_.template sum<Sums<2>>(N, InitResidualOp{A, rhs_.data(), z_.data(), dinv_.data(), r_.data()});
     if (init[0] == 0.0) return 0;
-    const double atol2 = P.cg_tol * P.cg_tol * init[0];
+    const double atol2 = cg_tol_now_ * cg_tol_now_ * init[0];
     double rho = init[1];
     for_each(M, JacobiDirOp{0.0, dinv_.data(), r_.data(), p_.data()});
     int it = 0;
     while (it < P.cg_max_iter) {
-      const double pq = red_.template sum<double>(M, MatvecDotOp{A, p_.data(), q_.data()});
+      const double pq = red_.template sum<double>(N, MatvecDotOp{A, p_.data(), q_.data()});
       const double alpha = pq != 0.0 ? rho / pq : 0.0;
       Sums<2> s = red_.template sum<Sums<2>>(M, UpdateOp{alpha, p_.data(), q_.data(), dinv_.data(), z_.data(), r_.data()});
       ++it;
@@ -779,19 +871,19 @@ class Solver {
   Stencil<float> level_stencil(size_t l) const { return hier_[l]->stencil(*topo_[l], S); }
 
   void galerkin() {
+    {
+      Coefs<float>& c = *hier_[0];
+      for_each(N, BlockInverseOp{N, S, c.diag.data(), c.bnd.data(), c.idiag.data(), c.ioff.data()});
+    }
     for (size_t l = 1; l < topo_.size(); ++l) {
       const Topology& F = *topo_[l - 1];
       const Topology& C = *topo_[l];
       const Coefs<float>& f = *hier_[l - 1];
       Coefs<float>& c = *hier_[l];
-      for_each(S * C.n, GalerkinOp{C.n, F.n, S, C.child.data(), F.nT.data(), F.nB.data(), F.nL.data(),
-                                   F.nR.data(), F.parent.data(), f.cT.data(), f.cB.data(), f.cL.data(),
-                                   f.cR.data(), f.mass.data(), f.bnd.data(), c.cT.data(), c.cB.data(),
-                                   c.cL.data(), c.cR.data(), c.mass.data(), c.diag.data(), c.bnd.data()});
-    }
-    for (size_t l = 0; l < topo_.size(); ++l) {
-      Coefs<float>& c = *hier_[l];
-      for_each(topo_[l]->n, BlockInverseOp{topo_[l]->n, S, c.diag.data(), c.bnd.data(), c.idiag.data(), c.ioff.data()});
+      for_each(C.n, GalerkinOp{C.n, F.n, S, C.child.data(), F.cross.data(), f.cT.data(), f.cB.data(), f.cL.data(),
+                               f.cR.data(), f.mass.data(), f.bnd.data(), c.cT.data(), c.cB.data(), c.cL.data(),
+                               c.cR.data(), c.mass.data(), c.diag.data(), c.bnd.data(), c.idiag.data(),
+                               c.ioff.data()});
     }
     if (dense_) for_each(1, CoarseFactorOp{level_stencil(topo_.size() - 1), chol_.data()});
   }
@@ -831,9 +923,16 @@ class Solver {
       sweep(l, f, x, true, k == 0);
       sweep(l, f, x, false);
     }
-    for_each(S * C.n, ResidualRestrictOp<TF>{level_stencil(l), C.n, C.child.data(), f, x, fc});
+    for_each(C.n, ResidualRestrictOp<TF>{level_stencil(l), C.n, C.child.data(), f, x, fc});
     vcycle<float>(l + 1, fc, xc);
-    for_each(S * T.n, ProlongOp{T.n, C.n, (float)P.mg_omega, T.parent.data(), xc, x});
+    if (cycle_ == 2 && l + 2 < topo_.size()) {
+      // W-cycle: a second coarse cycle on the coarse residual.
+      const Stencil<float> Ac = level_stencil(l + 1);
+      for_each(C.n, LevelResidualOp<float>{Ac, fc, xc, rs_[l].data()});
+      vcycle<float>(l + 1, rs_[l].data(), dxs_[l].data());
+      for_each(S * C.n, AxpyFloatOp{dxs_[l].data(), xc});
+    }
+    for_each(T.red.size(), ProlongOp{T.n, C.n, S, (float)P.mg_omega, T.red.data(), T.parent.data(), xc, x});
     for (int k = 0; k < P.mg_smooth; ++k) {
       sweep(l, f, x, false);
       sweep(l, f, x, true);
@@ -842,22 +941,27 @@ class Solver {
 
   // CG preconditioned by one V-cycle; same stopping rule as the Jacobi solver.
   int solve_mg() {
+    using clk = std::chrono::steady_clock;
+    auto t0 = clk::now();
     galerkin();
+    t_galerkin_ += std::chrono::duration<double>(clk::now() - t0).count();
     const Stencil<double> A = fine_stencil();
-    Sums<2> init = red_.template sum<Sums<2>>(M, InitResidualOp{A, rhs_.data(), z_.data(), nullptr, r_.data()});
+    Sums<2> init = red_.template sum<Sums<2>>(N, InitResidualOp{A, rhs_.data(), z_.data(), nullptr, r_.data()});
     if (init[0] == 0.0) return 0;
-    const double atol2 = P.cg_tol * P.cg_tol * init[0];
+    const double atol2 = cg_tol_now_ * cg_tol_now_ * init[0];
     vcycle<double>(0, r_.data(), zf_.data());
     double rho = red_.template sum<double>(M, DotOp{r_.data(), zf_.data()});
     for_each(M, DirOp{0.0, zf_.data(), p_.data()});
     int it = 0;
     while (it < P.cg_max_iter) {
-      const double pq = red_.template sum<double>(M, MatvecDotOp{A, p_.data(), q_.data()});
+      const double pq = red_.template sum<double>(N, MatvecDotOp{A, p_.data(), q_.data()});
       const double alpha = pq != 0.0 ? rho / pq : 0.0;
       Sums<2> s = red_.template sum<Sums<2>>(M, UpdateOp{alpha, p_.data(), q_.data(), nullptr, z_.data(), r_.data()});
       ++it;
       if (s[0] <= atol2 || pq == 0.0) break;
+      auto tv = clk::now();
       vcycle<double>(0, r_.data(), zf_.data());
+      t_vcycle_ += std::chrono::duration<double>(clk::now() - tv).count();
       const double rz = red_.template sum<double>(M, DotOp{r_.data(), zf_.data()});
       const double beta = rho != 0.0 ? rz / rho : 0.0;
       rho = rz;
@@ -868,10 +972,11 @@ class Solver {
 
   double weights_energy(bool update) {
     const Topology& t = *topo_[0];
-    return red_.template sum<double>(
-        M, WeightEnergyOp{N, S, t.nT.data(), t.nB.data(), t.nL.data(), t.nR.data(), cu_.data(), cv_.data(),
-                          bu_.data(), bv_.data(), z_.data(), pr_.data(), fine_.mass.data(), fine_.bnd.data(), P.k,
-                          P.pin_boundary_weights, update, wu_.data(), wv_.data()});
+    recenter_ = red_.template sum<Sums<5>>(
+        N, WeightEnergyOp{N, S, t.sT.data(), t.sB.data(), t.sL.data(), t.sR.data(), cu_.data(), cv_.data(),
+                          bu_.data(), bv_.data(), z_.data(), pr_.data(), fine_.mass.data(), fine_.bnd.data(),
+                          hp_.data(), P.k, P.pin_boundary_weights, update, mg_, wu_.data(), wv_.data()});
+    return recenter_[0];
   }
 
   template <class T>
@@ -899,6 +1004,9 @@ class Solver {
   int S = 1;
   int64_t N = 0, M = 0, HW = 0;
   bool mg_ = false, has_prior_ = false, dense_ = false;
+  int cycle_ = 1;
+  double t_galerkin_ = 0, t_vcycle_ = 0, cg_tol_now_ = 0, last_rel_ = 1;
+  Sums<5> recenter_;
   Reducer red_;
   Buffer<int32_t> pix_;
   Buffer<uint8_t> hp_;
@@ -907,7 +1015,7 @@ class Solver {
   Coefs<double> fine_;
   std::vector<std::unique_ptr<Topology>> topo_;
   std::vector<std::unique_ptr<Coefs<float>>> hier_;
-  std::vector<Buffer<float>> xs_, fs_;  // per coarse level (index l-1 holds level l)
+  std::vector<Buffer<float>> xs_, fs_, rs_, dxs_;  // per coarse level (index l-1 holds level l)
 };
 
 }  // namespace dbini_impl

@@ -33,7 +33,7 @@ import numpy as np
 from . import _native
 from ._arrays import Namespace, as_host_array, namespace_of
 
-__all__ = ["solve", "solve_batch", "DbiniResult", "SOLVERS"]
+__all__ = ["solve", "solve_batch", "depth_to_mesh", "DbiniResult", "SOLVERS"]
 
 SOLVERS = ("fast", "jacobi")
 
@@ -198,26 +198,6 @@ class _Frame:
         if count == 0:
             raise ValueError(f"{pre}mask selects no pixel (empty mask, or no valid normal)")
         self.mask_host = mask_host
-        # Normals inside the mask must be finite and non-zero (host check for CPU arrays; the
-        # native layer re-checks on every device).
-        if not ns.on_gpu:
-            sel = n[:, mask_host]
-            bad = ~np.isfinite(sel).all(-1)
-            if bad.any():
-                s, i = np.argwhere(bad)[0]
-                r, c = np.argwhere(mask_host)[i]
-                raise ValueError(
-                    f"{pre}normals: {int(bad.sum())} pixels inside the mask are not finite "
-                    f"(first: side {s}, row {r}, col {c}); pass a mask that excludes them"
-                )
-            zero = (sel * sel).sum(-1) == 0
-            if zero.any():
-                s, i = np.argwhere(zero)[0]
-                r, c = np.argwhere(mask_host)[i]
-                raise ValueError(
-                    f"{pre}normals: {int(zero.sum())} pixels inside the mask have zero length "
-                    f"(first: side {s}, row {r}, col {c}); pass a mask that excludes them"
-                )
         self.normals = n
         # Prior.
         self.prior = None
@@ -245,6 +225,22 @@ class _Frame:
         self.mask = m
         self.out = ns.empty((S, H, W), dt)
         self.prepare_seconds = time.perf_counter() - t0
+
+    def explain_bad_normals(self, native_error: Exception):
+        """Turns the native layer's count of bad normals into a message that points at a pixel."""
+        n = self.ns.to_host(self.normals)
+        sel = n[:, self.mask_host]
+        pre = ""
+        for what, bad in (("are not finite", ~np.isfinite(sel).all(-1)),
+                          ("have zero length", (sel * sel).sum(-1) == 0)):
+            if bad.any():
+                s, i = np.argwhere(bad)[0]
+                r, c = np.argwhere(self.mask_host)[i]
+                raise ValueError(
+                    f"{pre}normals: {int(bad.sum())} pixels inside the mask {what} "
+                    f"(first: side {s}, row {r}, col {c}); pass a mask that excludes them"
+                ) from None
+        raise native_error
 
     def result(self, rep: dict, solver: str) -> DbiniResult:
         depth = self.out[0] if self.single else self.out
@@ -318,7 +314,12 @@ def solve(
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable, got {type(progress).__name__}")
     f = _Frame(normals, body_depth, mask, params.perspective)
-    rep = _native.dbini_solve(f.normals, f.prior, f.mask, f.out, params, progress)
+    try:
+        rep = _native.dbini_solve(f.normals, f.prior, f.mask, f.out, params, progress)
+    except ValueError as e:
+        if str(e).startswith("normals:"):
+            f.explain_bad_normals(e)
+        raise
     res = f.result(rep, solver)
     res.timings["total"] = time.perf_counter() - t0
     return res
@@ -368,10 +369,279 @@ def solve_batch(
         if progress is not None:
             progress(done_count[0], B)
 
-    reps = _native.dbini_solve_batch([f.normals for f in frames], [f.prior for f in frames],
-                                     [f.mask for f in frames], [f.out for f in frames], params, done)
+    try:
+        reps = _native.dbini_solve_batch([f.normals for f in frames], [f.prior for f in frames],
+                                         [f.mask for f in frames], [f.out for f in frames], params, done)
+    except ValueError as e:
+        if str(e).startswith("normals:"):
+            for i, f in enumerate(frames):
+                try:
+                    f.explain_bad_normals(e)
+                except ValueError as fe:
+                    if fe is not e:
+                        raise ValueError(f"frame {i}: {fe}") from None
+        raise
     out = [f.result(r, solver) for f, r in zip(frames, reps)]
     total = time.perf_counter() - t0
     for r in out:
         r.timings["batch_total"] = total
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Post-processing: depth maps -> open triangle sheets (ECON_SPEC 2.6)
+# --------------------------------------------------------------------------------------------
+
+FRAMES = ("econ", "pixel", "camera")
+
+
+def depth_to_mesh(
+    depth,
+    mask=None,
+    *,
+    normals=None,
+    K=None,
+    depth_scale: float = 1.0,
+    cut_intersection: bool = True,
+    max_stretch: Optional[float] = 5.0,
+    min_component: Optional[float] = 0.01,
+    frame: str = "econ",
+    pixel_center: bool = False,
+):
+    """Triangulate depth maps into open meshes, as ECON does after d-BiNI (ECON_SPEC 2.6).
+
+    Steps (per side unless stated):
+
+    1. mask = ``mask`` (default: everywhere) and finite depth on every side;
+    2. two-sided with ``cut_intersection``: pixels where front depth >= back depth are removed from
+       the mask of both sides (the front is not in front of the back there);
+    3. one vertex per mask pixel, in row-major order; a quad at every 2x2 block of mask pixels,
+       split along its TL-BR diagonal. Front winding ``(TL,BL,BR), (TL,BR,TR)`` (counter-clockwise
+       seen from the front camera, normals toward it); back reversed ``(TL,TR,BR), (TL,BR,BL)``
+       (normals away from the front camera, i.e. outward for a closed body). The face list holds
+       first all triangles of one kind in row-major quad order, then all of the other;
+    4. stretched faces are dropped: those whose area exceeds ``max_stretch`` times the area of their
+       projection on the image plane, i.e. whose unit normal in pixel/depth space (depth in
+       pixels) has ``|n_z| <= 1 / max_stretch``. The default 5 is ECON's ``|n_z| > 0.2``; it
+       removes the "curtains" across depth jumps. Under ``K`` the normal is taken in the camera
+       frame and compared with the viewing ray through the face centroid;
+    5. faces are split into edge-connected components; components using at most ``min_component``
+       times the side's vertex count (after step 4) are dropped (ECON's ``clean_floats``, 1 %);
+    6. unreferenced vertices are dropped and the rest transformed to ``frame``.
+
+    Parameters
+    ----------
+    depth : (2,H,W) front/back or (H,W) single depth map (numpy, torch or cupy; copied to the host),
+        or a :class:`DbiniResult` (then ``mask`` defaults to its mask). Depth as :func:`solve`
+        returns it: it times ``depth_scale`` is in pixels (orthographic) and grows away from the
+        front camera; NaN outside the surface.
+    mask : (H,W) bool, optional. Pixels to mesh (further restricted to finite depth).
+    normals : (2,H,W,3) / (H,W,3) world-frame normal maps (as given to :func:`solve`), optional.
+        When given, each vertex carries the normal of its pixel (in ``frame``) as ``Mesh.normals``.
+    K : 3x3 OpenCV intrinsics (as for :func:`solve`), optional. Then the vertices are
+        ``depth * K^-1 [col, row, 1]`` in the OpenCV camera frame (x right, y down, z forward, the
+        units of ``depth``; pixel centres at integer (col, row), so ``pixel_center`` does not
+        apply). ``frame`` may be "camera" (or "econ", which means the same under ``K``) or "pixel".
+    depth_scale : ``depth * depth_scale`` is depth in pixels (256 for ECON's 512 px crop, matching
+        :func:`solve`'s argument).
+    cut_intersection : step 2 (ECON default True); ignored for a single side.
+    max_stretch : step 4 threshold (> 1), or None to keep all faces.
+    min_component : step 5 fraction in [0, 1), or None / 0 to keep all components.
+    frame : output coordinates of the orthographic case:
+
+        * ``"econ"``: ECON's crop frame (x right, y up, z toward the front camera; 1 unit = H/2 px):
+          ``X = (col + o - W/2) / (H/2)``, ``Y = (H/2 - 1 - row + o) / (H/2)``,
+          ``Z = -depth_px / (H/2)`` with ``o = 0`` (``pixel_center=False``, ECON's choice: the
+          vertex sits on the pixel's lower-left corner; for 512 x 512 this is exactly
+          ``X = col/256 - 1, Y = (255 - row)/256, Z = -z/256``) or ``o = 0.5`` (pixel centre, where
+          ECON's renderer samples; ECON_SPEC trap 5);
+        * ``"pixel"``: ``(col, row, depth_px)`` (integer pixel indices, x right, y down, z away
+          from the camera; ``pixel_center`` does not apply).
+
+    pixel_center : see ``frame``.
+
+    Returns
+    -------
+    :class:`econ_fast.mesh.MeshPair` ``(front, back)`` for two-sided depth, a
+    :class:`econ_fast.mesh.Mesh` for a single side. Vertices are float32 for float32 depth,
+    float64 otherwise; faces int32. All frames are right-handed, so the winding (and the sign of
+    the face normals) is the same in each.
+    """
+    from .mesh import Mesh, MeshPair, to_numpy
+
+    if isinstance(depth, DbiniResult):
+        if mask is None:
+            mask = depth.mask
+        depth = depth.depth
+    d = to_numpy(depth, "depth")
+    if d.dtype.kind not in "fiu" or d.dtype.kind == "b":
+        raise TypeError(f"depth must be a real array, got dtype {d.dtype}")
+    if d.ndim == 3 and d.shape[0] == 2:
+        single = False
+    elif d.ndim == 2:
+        single = True
+    else:
+        raise ValueError(f"depth must have shape (2, H, W) or (H, W), got {d.shape}")
+    out_dtype = np.float32 if d.dtype == np.float32 else np.float64
+    H, W = d.shape[-2:]
+    D = d.reshape(1, H, W) if single else d
+    D = D.astype(np.float64, copy=False)
+
+    if isinstance(depth_scale, bool) or not isinstance(depth_scale, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(depth_scale) or depth_scale <= 0:
+        raise ValueError(f"depth_scale must be a finite number > 0, got {depth_scale!r}")
+    if max_stretch is not None:
+        if isinstance(max_stretch, bool) or not isinstance(max_stretch, (int, float, np.integer, np.floating)) \
+                or np.isnan(max_stretch) or max_stretch <= 1:
+            raise ValueError(f"max_stretch must be a number > 1 (or None to keep every face), got {max_stretch!r}")
+        if np.isinf(max_stretch):
+            max_stretch = None
+    if min_component is not None:
+        if isinstance(min_component, bool) or not isinstance(min_component, (int, float, np.integer, np.floating)) \
+                or not (0 <= min_component < 1):
+            raise ValueError(f"min_component must be a fraction in [0, 1) (or None), got {min_component!r}")
+        if min_component == 0:
+            min_component = None
+    if frame not in FRAMES:
+        raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
+    Kh = None
+    if K is not None:
+        Kh = to_numpy(K, "K").astype(np.float64)
+        if Kh.shape != (3, 3) or not np.all(np.isfinite(Kh)):
+            raise ValueError(f"K must be a finite 3x3 matrix, got shape {Kh.shape}")
+        if Kh[0, 0] <= 0 or Kh[1, 1] <= 0 or Kh[0, 1] != 0 or Kh[1, 0] != 0 or not np.allclose(Kh[2], [0, 0, 1]):
+            raise ValueError(f"K must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0, got {Kh.tolist()}")
+    elif frame == "camera":
+        raise ValueError("frame='camera' needs intrinsics K (orthographic depth has frames 'econ' and 'pixel')")
+
+    m = np.isfinite(D).all(axis=0)
+    if mask is not None:
+        mk = to_numpy(mask, "mask")
+        if mk.shape != (H, W):
+            raise ValueError(f"mask must have shape (H, W) = {(H, W)} matching depth {d.shape}, got {mk.shape}")
+        if mk.dtype != bool and mk.dtype.kind not in "iu":
+            raise TypeError(f"mask must be boolean or integer, got dtype {mk.dtype}")
+        m &= mk != 0
+    if not single and cut_intersection:
+        with np.errstate(invalid="ignore"):
+            m &= ~(D[0] >= D[1])
+
+    nrm = None
+    if normals is not None:
+        nrm = to_numpy(normals, "normals")
+        want = (H, W, 3) if single else (2, H, W, 3)
+        if nrm.shape != want:
+            raise ValueError(f"normals must have shape {want} matching depth {d.shape}, got {nrm.shape}")
+        nrm = nrm.reshape((-1, H, W, 3))
+
+    # Vertices: mask pixels in row-major order.
+    rows, cols = np.nonzero(m)
+    npix = len(rows)
+    idx = np.full((H, W), -1, dtype=np.int64)
+    idx[rows, cols] = np.arange(npix)
+    quad = m[:-1, :-1] & m[1:, :-1] & m[:-1, 1:] & m[1:, 1:]
+    qi, qj = np.nonzero(quad)
+    vTL, vBL, vBR, vTR = idx[qi, qj], idx[qi + 1, qj], idx[qi + 1, qj + 1], idx[qi, qj + 1]
+
+    # Output coordinates (all pixels of the mask; unreferenced ones are dropped per side).
+    zpx = D[:, rows, cols] * float(depth_scale)                 # (S, npix) depth in pixels
+    if Kh is not None:
+        dz = D[:, rows, cols]
+        ray = np.stack([(cols - Kh[0, 2]) / Kh[0, 0], (rows - Kh[1, 2]) / Kh[1, 1], np.ones(npix)], axis=1)
+    sides = []
+    for s in range(D.shape[0]):
+        # Camera-frame points (the space of the stretch test under K).
+        P = None
+        if Kh is not None:
+            P = ray * dz[s][:, None]
+        keepA, keepB = _keep_unstretched(zpx[s], P, vTL, vBL, vBR, vTR, max_stretch)
+        A = np.stack([vTL[keepA], vBL[keepA], vBR[keepA]], axis=1)   # (TL, BL, BR): left + bottom edges
+        B = np.stack([vTL[keepB], vBR[keepB], vTR[keepB]], axis=1)   # (TL, BR, TR): top + right edges
+        if min_component is not None and (len(A) + len(B)):
+            okA, okB = _component_filter(quad, qi, qj, keepA, keepB, A, B, npix, min_component)
+            A, B = A[okA], B[okB]
+        back = s == 1
+        faces = np.concatenate([B[:, [0, 2, 1]], A[:, [0, 2, 1]]]) if back else np.concatenate([A, B])
+        # Vertices of this side.
+        if Kh is not None and frame in ("econ", "camera"):
+            V = P
+        elif frame == "pixel":
+            V = np.stack([cols.astype(np.float64), rows.astype(np.float64), zpx[s]], axis=1)
+        else:
+            h = H / 2.0
+            o = 0.5 if pixel_center else 0.0
+            V = np.stack([(cols + o - W / 2.0) / h, (h - 1.0 - rows + o) / h, -zpx[s] / h], axis=1)
+        N = None
+        if nrm is not None:
+            N = nrm[s][rows, cols].astype(out_dtype)
+            if frame == "pixel" or Kh is not None:
+                N = N * np.array([1, -1, -1], dtype=out_dtype)
+        used = np.zeros(npix, dtype=bool)
+        used[faces.ravel()] = True
+        remap = np.cumsum(used) - 1
+        mesh = Mesh(V[used].astype(out_dtype), remap[faces].astype(np.int32),
+                    None if N is None else N[used])
+        sides.append(mesh)
+    return sides[0] if single else MeshPair(sides[0], sides[1])
+
+
+def _keep_unstretched(z, P, vTL, vBL, vBR, vTR, max_stretch):
+    """Keep flags of the (TL,BL,BR) and (TL,BR,TR) triangle of every quad (ECON's
+    ``remove_stretched_faces``)."""
+    n = len(vTL)
+    if max_stretch is None:
+        return np.ones(n, bool), np.ones(n, bool)
+    if P is None:
+        # Orthographic, pixel/depth space: the unnormalised normal of (TL,BL,BR) is
+        # (zBR - zBL, zBL - zTL, -1) (up to sign and axis order), that of (TL,BR,TR) is
+        # (zTR - zTL, zBR - zTR, -1); |n_z| / |n| > 1/max_stretch <=> |n|^2 < max_stretch^2.
+        zTL, zBL, zBR, zTR = z[vTL], z[vBL], z[vBR], z[vTR]
+        s2 = float(max_stretch) ** 2
+        keepA = (zBR - zBL) ** 2 + (zBL - zTL) ** 2 + 1.0 < s2
+        keepB = (zTR - zTL) ** 2 + (zBR - zTR) ** 2 + 1.0 < s2
+        return keepA, keepB
+    t = 1.0 / float(max_stretch)
+
+    def keep(a, b, c):
+        pa, pb, pc = P[a], P[b], P[c]
+        nrm = np.cross(pb - pa, pc - pa)
+        cen = (pa + pb + pc) / 3.0
+        num = np.abs((nrm * cen).sum(1))
+        den = np.linalg.norm(nrm, axis=1) * np.linalg.norm(cen, axis=1)
+        return num > t * den
+
+    return keep(vTL, vBL, vBR), keep(vTL, vBR, vTR)
+
+
+def _component_filter(quad, qi, qj, keepA, keepB, A, B, npix, frac):
+    """Edge-connected components of the kept grid triangles; keep those using more than
+    ``frac`` times the side's vertex count. Uses the grid: triangle A of quad (i, j) (left, bottom
+    and diagonal edges) shares its diagonal with B of the same quad, its left edge with B of quad
+    (i, j-1) and its bottom edge with B of quad (i+1, j); no other pair of triangles shares an edge.
+    The graph is built directly in CSR form with sorted rows (no scipy sort/sum of duplicates)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    from .mesh import _component_vertex_counts
+
+    Hq, Wq = quad.shape
+    nA, nB = len(A), len(B)
+    idB = np.full((Hq + 1, Wq + 1), -1, np.int64)        # padded: row Hq and column -1 stay empty
+    idB[qi[keepB], qj[keepB]] = nA + np.arange(nB)
+    ai, aj = qi[keepA], qj[keepA]
+    # Neighbours of each A in increasing id order: left quad's B, own B, lower quad's B.
+    nb = np.stack([idB[ai, aj - 1], idB[ai, aj], idB[ai + 1, aj]], axis=1)
+    valid = nb >= 0
+    indices = nb[valid]
+    indptr = np.concatenate([[0], np.cumsum(valid.sum(1)), np.full(nB, valid.sum(), np.int64)])
+    n = nA + nB
+    g = sp.csr_matrix((np.ones(len(indices), np.int8), indices, indptr), shape=(n, n))
+    g.has_sorted_indices = True
+    k, lab = connected_components(g, directed=False)
+    faces = np.concatenate([A, B])
+    counts = _component_vertex_counts(faces, lab, k, npix)
+    used = np.zeros(npix, bool)
+    used[faces.ravel()] = True
+    keep = counts > frac * int(used.sum())
+    ok = keep[lab]
+    return ok[:nA], ok[nA:]

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// CPU backend of parallel.h (OpenMP when available, serial otherwise). Include parallel.h.
+// CPU backend of parallel.h (the ThreadPool of thread_pool.h). Include parallel.h.
 #pragma once
 
 #include <algorithm>
@@ -8,38 +8,61 @@
 #include <type_traits>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "backend.h"
 #include "error.h"
+#include "thread_pool.h"
 
 namespace ef {
 namespace cpu {
 
-// Below this many elements a loop runs on the calling thread: an OpenMP fork/join costs a few
-// microseconds, which is more than a small loop's work.
+// Below this many elements a loop runs on the calling thread: handing work to another thread
+// costs about a microsecond, more than a small loop's work.
 constexpr int64_t kParallelGrain = 4096;
+// Reductions always use chunks of this size, whatever the thread count, so sums are identical
+// for any number of threads.
 constexpr int64_t kReduceChunk = 2048;
 
-inline int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+inline int max_threads() { return ThreadPool::instance().num_threads(); }
+
+namespace detail {
+template <class Op>
+struct ForEachJob {
+  const Op* op;
+  int64_t n, chunk;
+  static void run(const void* ctx, int64_t c) {
+    const ForEachJob& j = *static_cast<const ForEachJob*>(ctx);
+    const int64_t lo = c * j.chunk, hi = std::min(j.n, lo + j.chunk);
+    for (int64_t i = lo; i < hi; ++i) (*j.op)(i);
+  }
+};
+template <class T, class Op>
+struct ReduceJob {
+  const Op* op;
+  int64_t n;
+  T* part;
+  static void run(const void* ctx, int64_t c) {
+    const ReduceJob& j = *static_cast<const ReduceJob*>(ctx);
+    const int64_t lo = c * kReduceChunk, hi = std::min(j.n, lo + kReduceChunk);
+    T acc = T();
+    for (int64_t i = lo; i < hi; ++i) acc += (*j.op)(i);
+    j.part[c] = acc;
+  }
+};
+}  // namespace detail
 
 template <class Op>
 void for_each(int64_t n, const Op& op) {
   if (n <= 0) return;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain && !omp_in_parallel())
-  for (int64_t i = 0; i < n; ++i) op(i);
-#else
-  for (int64_t i = 0; i < n; ++i) op(i);
-#endif
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.num_threads();
+  if (n < kParallelGrain || threads == 1 || in_parallel_region()) {
+    for (int64_t i = 0; i < n; ++i) op(i);
+    return;
+  }
+  // Several chunks per thread, so a thread that is descheduled mid-loop delays little.
+  const int64_t chunk = std::max<int64_t>(1024, (n + 8 * threads - 1) / (8 * threads));
+  detail::ForEachJob<Op> job{&op, n, chunk};
+  pool.run((n + chunk - 1) / chunk, &detail::ForEachJob<Op>::run, &job);
 }
 
 class Reducer {
@@ -49,21 +72,14 @@ class Reducer {
     static_assert(std::is_trivially_copyable<T>::value, "reduction type must be trivially copyable");
     if (n <= 0) return T();
     const int64_t nchunks = (n + kReduceChunk - 1) / kReduceChunk;
-    if (nchunks == 1) {
-      T acc = T();
-      for (int64_t i = 0; i < n; ++i) acc += op(i);
-      return acc;
-    }
     scratch_.resize(static_cast<size_t>(nchunks) * sizeof(T));
     T* part = reinterpret_cast<T*>(scratch_.data());
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= kParallelGrain && !omp_in_parallel())
-#endif
-    for (int64_t c = 0; c < nchunks; ++c) {
-      const int64_t lo = c * kReduceChunk, hi = std::min(n, lo + kReduceChunk);
-      T acc = T();
-      for (int64_t i = lo; i < hi; ++i) acc += op(i);
-      part[c] = acc;
+    detail::ReduceJob<T, Op> job{&op, n, part};
+    ThreadPool& pool = ThreadPool::instance();
+    if (n < kParallelGrain || pool.num_threads() == 1 || in_parallel_region()) {
+      for (int64_t c = 0; c < nchunks; ++c) detail::ReduceJob<T, Op>::run(&job, c);
+    } else {
+      pool.run(nchunks, &detail::ReduceJob<T, Op>::run, &job);
     }
     T total = T();
     for (int64_t c = 0; c < nchunks; ++c) total += part[c];

@@ -5,9 +5,7 @@
 
 #include "error.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "thread_pool.h"
 
 namespace ef {
 
@@ -19,14 +17,6 @@ void cuda_copy_to_host_impl(void* dst, const void* src, size_t bytes);
 #endif
 
 bool built_with_cuda() { return EF_WITH_CUDA != 0; }
-
-bool built_with_openmp() {
-#ifdef _OPENMP
-  return true;
-#else
-  return false;
-#endif
-}
 
 int cuda_device_count() {
 #if EF_WITH_CUDA
@@ -62,13 +52,9 @@ std::vector<int> cuda_architectures() {
   return out;
 }
 
-int cpu_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+int cpu_threads() { return cpu::ThreadPool::instance().num_threads(); }
+
+void set_cpu_threads(int n) { cpu::ThreadPool::instance().set_num_threads(n); }
 
 void cuda_set_device(int index) {
 #if EF_WITH_CUDA

@@ -9,7 +9,6 @@
 namespace ef {
 
 bool built_with_cuda();
-bool built_with_openmp();
 // Number of usable CUDA devices; 0 when built without CUDA or when the driver reports an error
 // (a CUDA build on a GPU-less machine gets cudaErrorInsufficientDriver / NoDevice: we test the error
 // code, not the count, which is left unset in that case).
@@ -17,6 +16,7 @@ int cuda_device_count();
 std::string cuda_runtime_error();  // last error text from the device query, "" if none
 std::vector<int> cuda_architectures();
 int cpu_threads();
+void set_cpu_threads(int n);  // threads of the CPU backend, the caller included
 // Selects the CUDA device for the calling thread (no-op without CUDA).
 void cuda_set_device(int index);
 // Copies bytes from CUDA device memory to the host (throws when built without CUDA).
