@@ -1,6 +1,6 @@
 # econ-fast developer entry points. `make demo` and `make test` are the README's two commands.
 PY ?= python3
-BUILD ?= build
+BUILD ?= build/cpu
 JOBS ?= 2
 CUDA_ARCH ?= 80
 NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
@@ -42,4 +42,4 @@ bench: build
 	OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-cuda $(BUILD).log $(BUILD)-cuda.log econ_fast/_native*.so demo_out
+	rm -rf build econ_fast/_native*.so demo_out

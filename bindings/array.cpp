@@ -37,6 +37,20 @@ struct DLManagedTensorAbi {
   void* manager_ctx;
   void (*deleter)(DLManagedTensorAbi*);
 };
+// DLPack >= 1.0 ("dltensor_versioned"): carries a read-only flag, so producers such as numpy
+// can export read-only arrays (memory maps, broadcast views) through it.
+struct DLPackVersionAbi {
+  uint32_t major;
+  uint32_t minor;
+};
+struct DLManagedTensorVersionedAbi {
+  DLPackVersionAbi version;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensorVersionedAbi*);
+  uint64_t flags;  // bit 0: read only, bit 1: is a copy
+  DLTensorAbi dl_tensor;
+};
+constexpr uint64_t kFlagReadOnly = 1;
 
 constexpr int32_t kCPU = 1, kCUDA = 2, kCUDAHost = 3, kCUDAManaged = 13;
 
@@ -81,19 +95,35 @@ Array import_array(py::handle obj, const char* name) {
   py::tuple dev = obj.attr("__dlpack_device__")();
   const int32_t dtype_dev = dev[0].cast<int32_t>();
   const int32_t dev_id = dev[1].cast<int32_t>();
+  const bool cuda = dtype_dev == kCUDA || dtype_dev == kCUDAManaged;
+  // Ask for a versioned (DLPack 1.x) capsule first; producers that predate it raise TypeError and
+  // get the legacy call. stream=1 is the legacy default stream, on which our kernels run; numpy
+  // refuses any stream argument for host arrays.
   py::object cap;
-  if (dtype_dev == kCUDA || dtype_dev == kCUDAManaged) {
-    // stream=1: the legacy default stream, on which our kernels run (array API standard).
-    cap = obj.attr("__dlpack__")(py::arg("stream") = 1);
-  } else {
-    cap = obj.attr("__dlpack__")();  // numpy refuses any stream argument for host arrays
+  try {
+    cap = cuda ? obj.attr("__dlpack__")(py::arg("stream") = 1, py::arg("max_version") = py::make_tuple(1, 0))
+               : obj.attr("__dlpack__")(py::arg("max_version") = py::make_tuple(1, 0));
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_TypeError)) throw;
+    cap = cuda ? obj.attr("__dlpack__")(py::arg("stream") = 1) : obj.attr("__dlpack__")();
   }
-  if (!PyCapsule_IsValid(cap.ptr(), "dltensor"))
+  const DLTensorAbi* tp = nullptr;
+  bool read_only = false;
+  if (PyCapsule_IsValid(cap.ptr(), "dltensor_versioned")) {
+    auto* mt = static_cast<DLManagedTensorVersionedAbi*>(PyCapsule_GetPointer(cap.ptr(), "dltensor_versioned"));
+    if (mt->version.major > 1)
+      throw TypeError(detail::concat(name, ": unsupported DLPack version ", mt->version.major, ".", mt->version.minor));
+    tp = &mt->dl_tensor;
+    read_only = (mt->flags & kFlagReadOnly) != 0;
+  } else if (PyCapsule_IsValid(cap.ptr(), "dltensor")) {
+    tp = &static_cast<DLManagedTensorAbi*>(PyCapsule_GetPointer(cap.ptr(), "dltensor"))->dl_tensor;
+  } else {
     throw TypeError(detail::concat(name, ": __dlpack__ did not return a DLPack capsule"));
-  auto* mt = static_cast<DLManagedTensorAbi*>(PyCapsule_GetPointer(cap.ptr(), "dltensor"));
-  const DLTensorAbi& t = mt->dl_tensor;
+  }
+  const DLTensorAbi& t = *tp;
   Array a;
   a.keepalive = cap;  // not renamed: the producer's capsule destructor calls the deleter
+  a.read_only = read_only;
   a.data = static_cast<char*>(t.data) + t.byte_offset;
   a.elem = elem_of(t.dtype);
   a.shape.assign(t.shape, t.shape + t.ndim);
@@ -134,6 +164,10 @@ void expect(const Array& a, const char* name, std::initializer_list<Elem> elems,
     throw ValueError(detail::concat(name, " must have ", ndim, " dimensions, got shape ", a.shape_str()));
   if (!a.c_contiguous && a.numel() > 0)
     throw ValueError(detail::concat(name, " must be C-contiguous"));
+}
+
+void expect_writable(const Array& a, const char* name) {
+  if (a.read_only) throw ValueError(detail::concat(name, " is read-only; pass a writable array"));
 }
 
 void expect_same_device(const Array& a, const char* a_name, const Array& b, const char* b_name) {

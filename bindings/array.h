@@ -24,6 +24,7 @@ struct Array {
   std::vector<int64_t> shape;
   Device device;
   bool c_contiguous = true;
+  bool read_only = false;  // from a DLPack 1.x producer
   pybind11::object keepalive;  // the DLPack capsule; its destructor returns the tensor to its producer
   int64_t numel() const {
     int64_t n = 1;
@@ -39,6 +40,7 @@ Array import_array(pybind11::handle obj, const char* name);
 
 // Checks dtype, rank, C-contiguity; throws TypeError / ValueError naming `name`.
 void expect(const Array& a, const char* name, std::initializer_list<Elem> elems, int ndim);
+void expect_writable(const Array& a, const char* name);
 void expect_same_device(const Array& a, const char* a_name, const Array& b, const char* b_name);
 
 }  // namespace interop

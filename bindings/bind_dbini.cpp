@@ -46,6 +46,7 @@ Frame import_frame(py::handle normals, py::handle prior, py::handle mask, py::ha
   }
   f.out = ef::interop::import_array(out, "out");
   ef::interop::expect(f.out, "out", {f.normals.elem}, 3);
+  ef::interop::expect_writable(f.out, "out");
   ef::interop::expect_same_device(f.normals, "normals", f.out, "out");
   if (f.out.shape[0] != s[0] || f.out.shape[1] != s[1] || f.out.shape[2] != s[2])
     throw ef::ValueError("out has the wrong shape " + f.out.shape_str());
@@ -119,7 +120,10 @@ void bind_dbini(py::module_& m) {
             py::gil_scoped_acquire gil;
             try {
               py::object r = progress(it, e, cg);
-              return !(r.is_none() ? false : !r.cast<bool>());
+              if (r.is_none()) return true;
+              const int truth = PyObject_IsTrue(r.ptr());  // Python truthiness: False, 0 stop
+              if (truth < 0) throw py::error_already_set();
+              return truth != 0;
             } catch (...) {
               cb_error = std::current_exception();
               return false;

@@ -25,6 +25,8 @@ PYBIND11_MODULE(_native, m) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const ef::ValueError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const ef::MemoryError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     } catch (const ef::Cancelled& e) {
       PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
     } catch (const ef::RuntimeError& e) {

@@ -49,6 +49,8 @@ Report solve_one(const Params& params, const Inputs& in, const Outputs& out, con
   check_params(params, in);
   EF_CHECK(out.depth, "output depth must not be null");
   const int64_t HW = (int64_t)in.H * in.W;
+  EF_CHECK(HW < (int64_t(1) << 31), "normals: an image of ", in.H, "x", in.W,
+           " pixels is too large (at most 2^31 pixels)");
   std::vector<uint8_t> mask_host;
   const uint8_t* mask = in.mask;
   if (in.device.is_cuda()) {
@@ -57,6 +59,26 @@ Report solve_one(const Params& params, const Inputs& in, const Outputs& out, con
     mask_host.resize(HW);
     cuda_copy_to_host(mask_host.data(), in.mask, HW);
     mask = mask_host.data();
+  }
+  // Refuse, before allocating, a problem that cannot fit: the solver needs about kBytesPerUnknown
+  // per unknown plus the host-side index map.
+  {
+    int64_t count = 0;
+    for (int64_t q = 0; q < HW; ++q) count += mask[q] != 0;
+    constexpr int64_t kBytesPerUnknown = 260;
+    const int64_t need_dev = kBytesPerUnknown * in.sides * count;
+    const int64_t need_host = 8 * HW + 64 * count + (in.device.is_cuda() ? 0 : need_dev);
+    const int64_t have_host = available_memory(false);
+    if (have_host > 0 && need_host > have_host)
+      throw MemoryError(detail::concat("d-BiNI with ", count, " masked pixels per side needs about ", need_host >> 20,
+                                       " MiB of host memory, only ", have_host >> 20, " MiB are available"));
+    if (in.device.is_cuda()) {
+      const int64_t have_dev = available_memory(true);
+      if (have_dev > 0 && need_dev > have_dev)
+        throw MemoryError(detail::concat("d-BiNI with ", count, " masked pixels per side needs about ",
+                                         need_dev >> 20, " MiB of GPU memory, only ", have_dev >> 20,
+                                         " MiB are free"));
+    }
   }
   const bool mg = params.solver == SolverKind::Multigrid;
   Grid g = build_grid(mask, in.H, in.W, mg, params.mg_coarse_cells);

@@ -80,13 +80,18 @@ class DbiniResult:
 def _params(*, k, lambda_depth, lambda_boundary, max_iter, tol, cg_max_iter, cg_tol, solver, K,
             depth_scale, pin_boundary_weights, mg_smooth=1):
     def num(name, v, lo=None, lo_open=False, integer=False):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-        v = int(v) if integer else float(v)
-        if integer and not np.isfinite(v):
+        if not np.isfinite(v):
             raise ValueError(f"{name} must be finite, got {v}")
-        if not integer and not np.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {v}")
+        if integer:
+            if float(v) != int(v):
+                raise ValueError(f"{name} must be a whole number, got {v}")
+            v = int(v)
+            if v > 2**31 - 1:
+                raise ValueError(f"{name} must be at most {2**31 - 1}, got {v}")
+        else:
+            v = float(v)
         if lo is not None and (v <= lo if lo_open else v < lo):
             raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v}")
         return v
@@ -101,12 +106,17 @@ def _params(*, k, lambda_depth, lambda_boundary, max_iter, tol, cg_max_iter, cg_
     p.cg_tol = num("cg_tol", cg_tol, 0, lo_open=True)
     p.depth_scale = num("depth_scale", depth_scale, 0, lo_open=True)
     p.mg_smooth = num("mg_smooth", mg_smooth, 1, integer=True)
+    if not isinstance(pin_boundary_weights, (bool, np.bool_)):
+        raise TypeError(f"pin_boundary_weights must be True or False, got {type(pin_boundary_weights).__name__}")
     p.pin_boundary_weights = bool(pin_boundary_weights)
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     p.solver = _native.DbiniSolver.jacobi if solver == "jacobi" else _native.DbiniSolver.multigrid
     if K is not None:
-        Kh = np.asarray(K.get() if hasattr(K, "get") else (K.cpu() if hasattr(K, "cpu") else K), dtype=np.float64)
+        try:
+            Kh = np.asarray(K.get() if hasattr(K, "get") else (K.cpu() if hasattr(K, "cpu") else K), dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"K must be a 3x3 matrix of numbers, got {K!r:.60}") from e
         if Kh.shape != (3, 3):
             raise ValueError(f"K must have shape (3, 3), got {Kh.shape}")
         if not np.all(np.isfinite(Kh)):
@@ -134,7 +144,7 @@ class _Frame:
                     f"{tuple(front.shape)} and {tuple(back.shape)}"
                 )
             ns0 = namespace_of(front, back, names=["normals[0]", "normals[1]"])
-            if ns0.kind == "torch-cuda":
+            if ns0.kind in ("torch", "torch-cuda"):
                 import torch
 
                 normals = torch.stack([front, back])
@@ -341,8 +351,8 @@ def solve_batch(
     :func:`solve` calls. ``progress(done, total)`` is called as frames finish.
     """
     t0 = time.perf_counter()
-    if "progress" in kwargs:
-        raise TypeError("use progress=callable(done, total) for batches")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be callable as progress(done, total), got {type(progress).__name__}")
     params = _params(**{**dict(k=4.0, lambda_depth=1e-4, lambda_boundary=1e-6, max_iter=150, tol=1e-4,
                                 cg_max_iter=5000, cg_tol=1e-3, solver="fast", K=None, depth_scale=1.0,
                                 pin_boundary_weights=True), **kwargs})
@@ -474,7 +484,7 @@ def depth_to_mesh(
             mask = depth.mask
         depth = depth.depth
     d = to_numpy(depth, "depth")
-    if d.dtype.kind not in "fiu" or d.dtype.kind == "b":
+    if d.dtype.kind not in "fiu":
         raise TypeError(f"depth must be a real array, got dtype {d.dtype}")
     if d.ndim == 3 and d.shape[0] == 2:
         single = False

@@ -22,6 +22,16 @@
 
 #define EF_INLINE EF_HD inline
 
+// For the small functions of hot loops (stencil application): the compilers' heuristics otherwise
+// leave some of them as calls inside the per-element loops.
+#if defined(__CUDACC__)
+#define EF_FORCE_INLINE __host__ __device__ __forceinline__
+#elif defined(__GNUC__) || defined(__clang__)
+#define EF_FORCE_INLINE inline __attribute__((always_inline))
+#else
+#define EF_FORCE_INLINE inline
+#endif
+
 namespace ef {
 
 enum class DeviceKind : int { Cpu = 0, Cuda = 1 };

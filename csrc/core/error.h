@@ -19,6 +19,10 @@ struct TypeError : std::invalid_argument {
 struct RuntimeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A request that would not fit in memory, refused before allocating (maps to MemoryError).
+struct MemoryError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 // Thrown when a progress callback asked the solver to stop, or raised.
 struct Cancelled : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "runtime.h"
 
+#include <fstream>
 #include <sstream>
+#include <string>
 
 #include "error.h"
 
@@ -14,6 +16,7 @@ namespace ef {
 int cuda_device_count_impl(std::string* err);
 void cuda_set_device_impl(int index);
 void cuda_copy_to_host_impl(void* dst, const void* src, size_t bytes);
+int64_t cuda_free_memory_impl();
 #endif
 
 bool built_with_cuda() { return EF_WITH_CUDA != 0; }
@@ -42,7 +45,7 @@ std::vector<int> cuda_architectures() {
 #ifdef EF_CUDA_ARCHS
   std::stringstream ss(EF_CUDA_ARCHS);
   std::string item;
-  while (std::getline(ss, item, ';')) {
+  while (std::getline(ss, item, ',')) {
     try {
       out.push_back(std::stoi(item));
     } catch (...) {
@@ -50,6 +53,25 @@ std::vector<int> cuda_architectures() {
   }
 #endif
   return out;
+}
+
+int64_t available_memory(bool cuda) {
+  if (cuda) {
+#if EF_WITH_CUDA
+    return cuda_free_memory_impl();
+#else
+    return -1;
+#endif
+  }
+  // Linux: MemAvailable from /proc/meminfo (what can be allocated without swapping).
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  int64_t kb = 0;
+  std::string unit;
+  while (f >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return -1;
 }
 
 int cpu_threads() { return cpu::ThreadPool::instance().num_threads(); }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@ bool built_with_cuda();
 int cuda_device_count();
 std::string cuda_runtime_error();  // last error text from the device query, "" if none
 std::vector<int> cuda_architectures();
+// Bytes of memory available for a new allocation: host (MemAvailable) or the current CUDA device
+// (cudaMemGetInfo). Returns -1 when unknown.
+int64_t available_memory(bool cuda);
 int cpu_threads();
 void set_cpu_threads(int n);  // threads of the CPU backend, the caller included
 // Selects the CUDA device for the calling thread (no-op without CUDA).

@@ -30,4 +30,13 @@ void cuda_copy_to_host_impl(void* dst, const void* src, size_t bytes) {
   if (e != cudaSuccess) EF_FAIL("cudaMemcpy: ", cudaGetErrorString(e));
 }
 
+int64_t cuda_free_memory_impl() {
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  return (int64_t)free_b;
+}
+
 }  // namespace ef

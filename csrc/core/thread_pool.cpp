@@ -28,6 +28,10 @@ int default_threads() {
 }
 
 constexpr uint64_t kIndexMask = 0xffffffffull;
+// How long an idle worker polls for the next loop before it sleeps. Solvers issue loops back to
+// back with short serial gaps (coarse multigrid levels); waking a sleeping thread costs a futex
+// round trip, so a worker keeps polling (yielding the core to other processes) for a while.
+constexpr int kSpinMicros = 500;
 }  // namespace
 
 bool in_parallel_region() { return t_in_region; }
@@ -99,7 +103,7 @@ void ThreadPool::worker_loop(int) {
     int spins = 0;
     while (gen == seen && !stop_.load(std::memory_order_relaxed)) {
       if (++spins % 64 == 0) {
-        if (std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(50)) break;
+        if (std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinMicros)) break;
         std::this_thread::yield();
       }
       gen = state_.load(std::memory_order_acquire) >> 32;
