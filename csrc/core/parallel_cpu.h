@@ -17,7 +17,7 @@ namespace cpu {
 
 // Below this many elements a loop runs on the calling thread: handing work to another thread
 // costs about a microsecond, more than a small loop's work.
-constexpr int64_t kParallelGrain = 4096;
+constexpr int64_t kParallelGrain = 2048;
 // Reductions always use chunks of this size, whatever the thread count, so sums are identical
 // for any number of threads.
 constexpr int64_t kReduceChunk = 2048;

@@ -27,7 +27,7 @@ int default_threads() {
   return hw ? (int)hw : 1;
 }
 
-constexpr uint64_t kIndexMask = 0xffffffffull;
+constexpr uint64_t kIndexMask = 0xffffffffull;  // also the "closed" index: no chunk claimable
 // How long an idle worker polls for the next loop before it sleeps. Solvers issue loops back to
 // back with short serial gaps (coarse multigrid levels); waking a sleeping thread costs a futex
 // round trip, so a worker keeps polling (yielding the core to other processes) for a while.
@@ -95,32 +95,32 @@ bool ThreadPool::claim_and_run(uint64_t gen) {
 }
 
 void ThreadPool::worker_loop(int) {
-  uint64_t seen = 0;  // last generation this worker looked at
+  uint64_t seen = 0;  // last generation this worker took part in
+  // A job is available when the generation moved on and its index is open (not kClosed).
+  auto available = [&](uint64_t s) { return (s >> 32) != seen && (s & kIndexMask) != kIndexMask; };
   while (true) {
     // Spin briefly for the next job (solvers issue loops back to back), then sleep.
-    uint64_t gen = state_.load(std::memory_order_acquire) >> 32;
+    uint64_t s = state_.load(std::memory_order_acquire);
     auto t0 = std::chrono::steady_clock::now();
     int spins = 0;
-    while (gen == seen && !stop_.load(std::memory_order_relaxed)) {
+    while (!available(s) && !stop_.load(std::memory_order_relaxed)) {
       if (++spins % 64 == 0) {
         if (std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinMicros)) break;
         std::this_thread::yield();
       }
-      gen = state_.load(std::memory_order_acquire) >> 32;
+      s = state_.load(std::memory_order_acquire);
     }
     if (stop_.load()) return;
-    if (gen == seen) {
+    if (!available(s)) {
       std::unique_lock<std::mutex> lk(sleep_mu_);
       sleepers_.fetch_add(1);
-      sleep_cv_.wait(lk, [&] {
-        return stop_.load() || (state_.load(std::memory_order_acquire) >> 32) != seen;
-      });
+      sleep_cv_.wait(lk, [&] { return stop_.load() || available(state_.load(std::memory_order_acquire)); });
       sleepers_.fetch_sub(1);
       if (stop_.load()) return;
-      gen = state_.load(std::memory_order_acquire) >> 32;
+      s = state_.load(std::memory_order_acquire);
     }
-    seen = gen;
-    claim_and_run(gen);
+    seen = s >> 32;
+    claim_and_run(seen);
   }
 }
 
@@ -132,15 +132,19 @@ void ThreadPool::run(int64_t nchunks, ChunkFn fn, const void* ctx) {
     for (int64_t c = 0; c < nchunks; ++c) fn(ctx, c);
     return;
   }
+  // Close first: a worker still holding a state value of the previous job can then never claim
+  // (its compare-exchange fails), even if it reads the new job's chunk count below. Only then are
+  // the job fields written, and the job opened.
+  const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 32) + 1;
+  state_.store((gen << 32) | kIndexMask);
   nchunks_.store(nchunks, std::memory_order_relaxed);
   fn_.store(fn, std::memory_order_relaxed);
   ctx_.store(ctx, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
-  const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 32) + 1;
   // seq_cst store / load pair with the sleeper count: either the worker sees the new generation
   // before it sleeps, or we see it sleeping and wake it (a missed wake-up only means the caller
   // runs more chunks itself).
-  state_.store(gen << 32);  // publishes the job
+  state_.store(gen << 32);  // opens the job
   if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> sl(sleep_mu_);
     sleep_cv_.notify_all();
