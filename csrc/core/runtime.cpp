@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "runtime.h"
 
-#include <fstream>
+#include <cstdio>
 #include <sstream>
 #include <string>
 
@@ -63,15 +63,22 @@ int64_t available_memory(bool cuda) {
     return -1;
 #endif
   }
-  // Linux: MemAvailable from /proc/meminfo (what can be allocated without swapping).
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  int64_t kb = 0;
-  std::string unit;
-  while (f >> key >> kb >> unit) {
-    if (key == "MemAvailable:") return kb * 1024;
+  // Linux: MemAvailable from /proc/meminfo (what can be allocated without swapping). Plain C stdio
+  // on purpose: it is the least that can differ between the toolchain that built the extension
+  // and the C++ runtime already loaded into the host process.
+  FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  char line[256];
+  int64_t result = -1;
+  while (std::fgets(line, sizeof(line), f)) {
+    long long kb = 0;
+    if (std::sscanf(line, "MemAvailable: %lld", &kb) == 1) {
+      result = (int64_t)kb * 1024;
+      break;
+    }
   }
-  return -1;
+  std::fclose(f);
+  return result;
 }
 
 int cpu_threads() { return cpu::ThreadPool::instance().num_threads(); }
