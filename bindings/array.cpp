@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "array.h"
 
-#include <sstream>
+#include <string>
 
 #include "../csrc/core/error.h"
 
@@ -80,12 +80,11 @@ const char* elem_name(Elem e) {
 }
 
 std::string Array::shape_str() const {
-  std::ostringstream os;
-  os << "(";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  if (shape.size() == 1) os << ",";
-  os << ")";
-  return os.str();
+  std::string os = "(";
+  for (size_t i = 0; i < shape.size(); ++i) os += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) os += ",";
+  os += ")";
+  return os;
 }
 
 Array import_array(py::handle obj, const char* name) {

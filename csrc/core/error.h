@@ -4,9 +4,10 @@
 // checks as Python callers).
 #pragma once
 
-#include <sstream>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace ef {
 
@@ -29,17 +30,34 @@ struct Cancelled : std::runtime_error {
 };
 
 namespace detail {
-inline void append(std::ostringstream&) {}
+// Message building without iostreams: a C++ runtime older than the one the extension was compiled
+// against (loaded first by the host process) can leave the iostream/locale machinery
+// uninitialised, and then the first error message would crash instead of raising.
+inline void append(std::string&) {}
+inline void put(std::string& s, const std::string& v) { s += v; }
+inline void put(std::string& s, const char* v) { s += v ? v : "(null)"; }
+inline void put(std::string& s, char v) { s += v; }
+inline void put(std::string& s, bool v) { s += v ? "true" : "false"; }
+template <class T>
+typename std::enable_if<std::is_integral<T>::value>::type put(std::string& s, T v) {
+  s += std::to_string(v);
+}
+template <class T>
+typename std::enable_if<std::is_floating_point<T>::value>::type put(std::string& s, T v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.6g", (double)v);
+  s += buf;
+}
 template <class T, class... Rest>
-void append(std::ostringstream& os, const T& v, const Rest&... rest) {
-  os << v;
-  append(os, rest...);
+void append(std::string& s, const T& v, const Rest&... rest) {
+  put(s, v);
+  append(s, rest...);
 }
 template <class... Args>
 std::string concat(const Args&... args) {
-  std::ostringstream os;
-  append(os, args...);
-  return os.str();
+  std::string s;
+  append(s, args...);
+  return s;
 }
 }  // namespace detail
 

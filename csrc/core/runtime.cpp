@@ -2,7 +2,6 @@
 #include "runtime.h"
 
 #include <cstdio>
-#include <sstream>
 #include <string>
 
 #include "error.h"
@@ -43,12 +42,17 @@ std::string cuda_runtime_error() {
 std::vector<int> cuda_architectures() {
   std::vector<int> out;
 #ifdef EF_CUDA_ARCHS
-  std::stringstream ss(EF_CUDA_ARCHS);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      out.push_back(std::stoi(item));
-    } catch (...) {
+  const std::string archs = EF_CUDA_ARCHS;  // "80,90" (CMake's list, comma-separated)
+  int value = 0;
+  bool any = false;
+  for (char ch : archs + ",") {
+    if (ch >= '0' && ch <= '9') {
+      value = value * 10 + (ch - '0');
+      any = true;
+    } else if (ch == ',') {
+      if (any) out.push_back(value);
+      value = 0;
+      any = false;
     }
   }
 #endif
