@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: Apache-2.0
+// Host-side BVH construction and per-mesh precomputation (normals, pseudo-normals, winding data).
+//
+// Builder: top-down binned SAH (Wald, "On fast construction of SAH-based bounding volume
+// hierarchies", 2007, restated). Each node bins its triangles' bounding-box centroids into kBins
+// bins per axis; bins carry integer counts and min/max boxes of both the triangles and their
+// centroids, so a child's centroid box comes for free from its parent's bins and every value is
+// independent of evaluation order (deterministic). Nodes are emitted directly in depth-first
+// order. Below depth kSahDepth the builder switches to median splits so depth stays < kMaxDepth
+// even on adversarial input (exponentially spaced triangles), and identical centroids (duplicate
+// faces) are split by index.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "../core/error.h"
+#include "bvh.h"
+
+namespace ef {
+namespace meshquery {
+
+namespace {
+
+constexpr int kBins = 16;
+constexpr int kSahDepth = 32;
+
+struct Box {
+  float lo[3] = {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity(),
+                 std::numeric_limits<float>::infinity()};
+  float hi[3] = {-std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                 -std::numeric_limits<float>::infinity()};
+  void grow(const float* l, const float* h) {
+    for (int k = 0; k < 3; ++k) {
+      lo[k] = std::min(lo[k], l[k]);
+      hi[k] = std::max(hi[k], h[k]);
+    }
+  }
+  void grow(const Box& b) { grow(b.lo, b.hi); }
+  void grow_point(const float* p) { grow(p, p); }
+  bool empty() const { return !(lo[0] <= hi[0]); }
+  double half_area() const {
+    if (empty()) return 0.0;
+    const double dx = (double)hi[0] - lo[0], dy = (double)hi[1] - lo[1], dz = (double)hi[2] - lo[2];
+    return dx * dy + dy * dz + dz * dx;
+  }
+};
+
+struct Prim {
+  float lo[3];
+  int32_t idx;
+  float hi[3];
+  int32_t pad;
+  float centroid(int k) const { return 0.5f * (lo[k] + hi[k]); }
+};
+
+struct Bin {
+  Box box, cbox;
+  int64_t count = 0;
+};
+
+struct Task {
+  int64_t begin, end;
+  int depth;
+  int32_t parent;  // node whose `a` (second child) must be set to this task's node; -1 for none
+  Box box, cbox;
+};
+
+// Bin index of centroid c on an axis with origin lo and scale (kBins / extent); same formula in
+// the binning pass and in the partition, so they always agree.
+inline int bin_of(float c, float lo, float scale) {
+  int b = (int)((c - lo) * scale);
+  return b < 0 ? 0 : (b >= kBins ? kBins - 1 : b);
+}
+
+}  // namespace
+
+Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int max_leaf) {
+  const auto t0 = std::chrono::steady_clock::now();
+  EF_CHECK(F > 0, "faces must not be empty");
+  EF_CHECK(F < (int64_t(1) << 30), "faces: at most 2^30 triangles are supported, got ", F);
+  EF_CHECK(max_leaf >= 1 && max_leaf <= 16, "max_leaf must be in [1, 16], got ", max_leaf);
+  for (int64_t i = 0; i < V * 3; ++i)
+    EF_CHECK(std::isfinite(V_[i]), "vertices must be finite, got ", V_[i], " at vertices[", i / 3, ", ", i % 3, "]");
+  std::vector<Prim> prims((size_t)F);
+  Box root, rootc;
+  for (int64_t f = 0; f < F; ++f) {
+    Prim& p = prims[(size_t)f];
+    p.idx = (int32_t)f;
+    p.pad = 0;
+    for (int k = 0; k < 3; ++k) {
+      p.lo[k] = std::numeric_limits<float>::infinity();
+      p.hi[k] = -std::numeric_limits<float>::infinity();
+    }
+    for (int j = 0; j < 3; ++j) {
+      const int64_t v = faces[f * 3 + j];
+      EF_CHECK(v >= 0 && v < V, "faces[", f, ", ", j, "] = ", v, " is out of range [0, ", V, ")");
+      const float* x = V_ + v * 3;
+      for (int k = 0; k < 3; ++k) {
+        p.lo[k] = std::min(p.lo[k], x[k]);
+        p.hi[k] = std::max(p.hi[k], x[k]);
+      }
+    }
+    root.grow(p.lo, p.hi);
+    const float c[3] = {p.centroid(0), p.centroid(1), p.centroid(2)};
+    rootc.grow_point(c);
+  }
+
+  Bvh bvh;
+  bvh.nodes.reserve((size_t)(2 * F / std::max(1, max_leaf / 2) + 2));
+  std::vector<Task> stack;
+  stack.push_back(Task{0, F, 1, -1, root, rootc});
+  int max_depth = 0;
+  int64_t leaves = 0;
+  Bin bins[3][kBins];
+  while (!stack.empty()) {
+    Task t = stack.back();
+    stack.pop_back();
+    const int32_t id = (int32_t)bvh.nodes.size();
+    if (t.parent >= 0) bvh.nodes[(size_t)t.parent].a = id;
+    Node node;
+    for (int k = 0; k < 3; ++k) {
+      node.lo[k] = t.box.lo[k];
+      node.hi[k] = t.box.hi[k];
+    }
+    const int64_t n = t.end - t.begin;
+    max_depth = std::max(max_depth, t.depth);
+    if (n <= max_leaf) {
+      node.a = (int32_t)t.begin;
+      node.n = (int32_t)n;
+      bvh.nodes.push_back(node);
+      ++leaves;
+      continue;
+    }
+    // Choose a split.
+    int best_axis = -1, best_split = 0;
+    double best_cost = std::numeric_limits<double>::infinity();
+    Box lbox, rbox, lcbox, rcbox;
+    int64_t mid = -1;
+    if (t.depth < kSahDepth) {
+      float scale[3];
+      for (int k = 0; k < 3; ++k) {
+        const float ext = t.cbox.hi[k] - t.cbox.lo[k];
+        scale[k] = ext > 0.0f ? (float)kBins / ext * (1.0f - 1e-6f) : 0.0f;
+        for (int b = 0; b < kBins; ++b) bins[k][b] = Bin();
+      }
+      for (int64_t i = t.begin; i < t.end; ++i) {
+        const Prim& p = prims[(size_t)i];
+        for (int k = 0; k < 3; ++k) {
+          if (scale[k] == 0.0f) continue;
+          const float c = p.centroid(k);
+          Bin& b = bins[k][bin_of(c, t.cbox.lo[k], scale[k])];
+          b.count++;
+          b.box.grow(p.lo, p.hi);
+          const float cc[3] = {p.centroid(0), p.centroid(1), p.centroid(2)};
+          b.cbox.grow_point(cc);
+        }
+      }
+      for (int k = 0; k < 3; ++k) {
+        if (scale[k] == 0.0f) continue;
+        // Suffix sweep, then prefix sweep evaluating cost(split after bin s).
+        double rarea[kBins];
+        int64_t rcount[kBins];
+        Box acc;
+        int64_t cnt = 0;
+        for (int s = kBins - 1; s > 0; --s) {
+          acc.grow(bins[k][s].box);
+          cnt += bins[k][s].count;
+          rarea[s] = acc.half_area();
+          rcount[s] = cnt;
+        }
+        Box lacc;
+        int64_t lcnt = 0;
+        for (int s = 0; s < kBins - 1; ++s) {
+          lacc.grow(bins[k][s].box);
+          lcnt += bins[k][s].count;
+          const int64_t rc = rcount[s + 1];
+          if (lcnt == 0 || rc == 0) continue;
+          const double cost = lacc.half_area() * (double)lcnt + rarea[s + 1] * (double)rc;
+          if (cost < best_cost) {
+            best_cost = cost;
+            best_axis = k;
+            best_split = s;
+          }
+        }
+      }
+      if (best_axis >= 0) {
+        const int k = best_axis;
+        for (int b = 0; b < kBins; ++b) {
+          Bin& bb = bins[k][b];
+          if (bb.count == 0) continue;
+          if (b <= best_split) {
+            lbox.grow(bb.box);
+            lcbox.grow(bb.cbox);
+          } else {
+            rbox.grow(bb.box);
+            rcbox.grow(bb.cbox);
+          }
+        }
+        const float lo = t.cbox.lo[k], sc = scale[k];
+        auto it = std::partition(prims.begin() + t.begin, prims.begin() + t.end,
+                                 [&](const Prim& p) { return bin_of(p.centroid(k), lo, sc) <= best_split; });
+        mid = it - prims.begin();
+      }
+    }
+    if (mid <= t.begin || mid >= t.end) {
+      // Median split on the longest centroid axis (ties by index: a total order, deterministic).
+      int k = 0;
+      for (int j = 1; j < 3; ++j)
+        if (t.cbox.hi[j] - t.cbox.lo[j] > t.cbox.hi[k] - t.cbox.lo[k]) k = j;
+      mid = t.begin + n / 2;
+      std::nth_element(prims.begin() + t.begin, prims.begin() + mid, prims.begin() + t.end,
+                       [k](const Prim& x, const Prim& y) {
+                         const float cx = x.centroid(k), cy = y.centroid(k);
+                         return cx < cy || (cx == cy && x.idx < y.idx);
+                       });
+      lbox = Box();
+      rbox = Box();
+      lcbox = Box();
+      rcbox = Box();
+      for (int64_t i = t.begin; i < t.end; ++i) {
+        const Prim& p = prims[(size_t)i];
+        const float cc[3] = {p.centroid(0), p.centroid(1), p.centroid(2)};
+        if (i < mid) {
+          lbox.grow(p.lo, p.hi);
+          lcbox.grow_point(cc);
+        } else {
+          rbox.grow(p.lo, p.hi);
+          rcbox.grow_point(cc);
+        }
+      }
+    }
+    node.a = -1;  // set when the second child is emitted
+    node.n = 0;
+    bvh.nodes.push_back(node);
+    // Depth-first order: the first child is emitted next (pushed last).
+    stack.push_back(Task{mid, t.end, t.depth + 1, id, rbox, rcbox});
+    stack.push_back(Task{t.begin, mid, t.depth + 1, -1, lbox, lcbox});
+  }
+  if (max_depth > kMaxDepth)
+    EF_FAIL("BVH depth ", max_depth, " exceeds the traversal stack ", kMaxDepth);
+
+  bvh.tri.resize((size_t)F * 9);
+  bvh.slot_face.resize((size_t)F);
+  for (int64_t s = 0; s < F; ++s) {
+    const int32_t f = prims[(size_t)s].idx;
+    bvh.slot_face[(size_t)s] = f;
+    for (int j = 0; j < 3; ++j) std::memcpy(&bvh.tri[(size_t)s * 9 + j * 3], V_ + (int64_t)faces[f * 3 + j] * 3, 12);
+  }
+  bvh.stats.depth = max_depth;
+  bvh.stats.nodes = (int64_t)bvh.nodes.size();
+  bvh.stats.leaves = leaves;
+  bvh.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return bvh;
+}
+
+namespace {
+
+struct D3 {
+  double x, y, z;
+};
+inline D3 dload(const float* p) { return D3{p[0], p[1], p[2]}; }
+inline D3 dsub(D3 a, D3 b) { return D3{a.x - b.x, a.y - b.y, a.z - b.z}; }
+inline D3 dcross(D3 a, D3 b) { return D3{a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x}; }
+inline double ddot(D3 a, D3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
+inline double dlen(D3 a) { return std::sqrt(ddot(a, a)); }
+
+// Unit normal of face f in double, or 0 when degenerate (same test as triangle.h, in double).
+inline D3 unit_face_normal(const float* V_, const int32_t* faces, int64_t f, double* area2 = nullptr) {
+  const D3 a = dload(V_ + (int64_t)faces[f * 3] * 3), b = dload(V_ + (int64_t)faces[f * 3 + 1] * 3),
+           c = dload(V_ + (int64_t)faces[f * 3 + 2] * 3);
+  const D3 ab = dsub(b, a), ac = dsub(c, a);
+  const D3 n = dcross(ab, ac);
+  const double n2 = ddot(n, n);
+  if (area2) *area2 = std::sqrt(n2);
+  if (!(n2 > 1e-12 * ddot(ab, ab) * ddot(ac, ac))) return D3{0, 0, 0};
+  const double l = std::sqrt(n2);
+  return D3{n.x / l, n.y / l, n.z / l};
+}
+
+// Interior angle at vertex `a` of triangle (a, b, c).
+inline double corner_angle(D3 a, D3 b, D3 c) {
+  const D3 u = dsub(b, a), v = dsub(c, a);
+  return std::atan2(dlen(dcross(u, v)), ddot(u, v));
+}
+
+}  // namespace
+
+std::vector<float> vertex_normals(const float* V_, int64_t V, const int32_t* faces, int64_t F, bool angle) {
+  std::vector<double> acc((size_t)V * 3, 0.0);
+  for (int64_t f = 0; f < F; ++f) {
+    const int32_t* fv = faces + f * 3;
+    const D3 p[3] = {dload(V_ + (int64_t)fv[0] * 3), dload(V_ + (int64_t)fv[1] * 3), dload(V_ + (int64_t)fv[2] * 3)};
+    if (angle) {
+      const D3 n = unit_face_normal(V_, faces, f);
+      if (n.x == 0 && n.y == 0 && n.z == 0) continue;
+      for (int j = 0; j < 3; ++j) {
+        const double w = corner_angle(p[j], p[(j + 1) % 3], p[(j + 2) % 3]);
+        double* o = &acc[(size_t)fv[j] * 3];
+        o[0] += w * n.x;
+        o[1] += w * n.y;
+        o[2] += w * n.z;
+      }
+    } else {
+      const D3 n = dcross(dsub(p[1], p[0]), dsub(p[2], p[0]));  // |n| = 2 * area
+      for (int j = 0; j < 3; ++j) {
+        double* o = &acc[(size_t)fv[j] * 3];
+        o[0] += n.x;
+        o[1] += n.y;
+        o[2] += n.z;
+      }
+    }
+  }
+  std::vector<float> out((size_t)V * 3, 0.0f);
+  for (int64_t v = 0; v < V; ++v) {
+    const double* a = &acc[(size_t)v * 3];
+    const double l = std::sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2]);
+    if (l > 0) {
+      for (int k = 0; k < 3; ++k) out[(size_t)v * 3 + k] = (float)(a[k] / l);
+    }
+  }
+  return out;
+}
+
+SignData build_sign_data(const float* V_, int64_t V, const int32_t* faces, int64_t F, const Bvh& bvh) {
+  SignData sd;
+  std::vector<D3> fn((size_t)F);
+  for (int64_t f = 0; f < F; ++f) fn[(size_t)f] = unit_face_normal(V_, faces, f);
+  // Undirected edge key (min, max) with the face-edge it came from, sorted: a total order on
+  // (key, face-edge) makes the grouping deterministic.
+  struct E {
+    uint64_t key;
+    int64_t fe;  // f * 3 + e
+  };
+  std::vector<E> edges;
+  edges.reserve((size_t)F * 3);
+  for (int64_t f = 0; f < F; ++f)
+    for (int e = 0; e < 3; ++e) {
+      const uint32_t u = (uint32_t)faces[f * 3 + e], v = (uint32_t)faces[f * 3 + (e + 1) % 3];
+      if (u == v) continue;  // a repeated vertex: this "edge" is a point
+      const uint64_t key = ((uint64_t)std::min(u, v) << 32) | std::max(u, v);
+      edges.push_back(E{key, f * 3 + e});
+    }
+  std::sort(edges.begin(), edges.end(), [](const E& x, const E& y) { return x.key < y.key || (x.key == y.key && x.fe < y.fe); });
+  std::vector<D3> edge_normal((size_t)F * 3, D3{0, 0, 0});
+  size_t i = 0;
+  while (i < edges.size()) {
+    size_t j = i;
+    D3 sum{0, 0, 0};
+    int64_t fwd = 0, bwd = 0;
+    while (j < edges.size() && edges[j].key == edges[i].key) {
+      const int64_t f = edges[j].fe / 3;
+      const int e = (int)(edges[j].fe % 3);
+      sum.x += fn[(size_t)f].x;
+      sum.y += fn[(size_t)f].y;
+      sum.z += fn[(size_t)f].z;
+      const uint32_t u = (uint32_t)faces[f * 3 + e], v = (uint32_t)faces[f * 3 + (e + 1) % 3];
+      (u < v ? fwd : bwd)++;
+      ++j;
+    }
+    if (fwd != bwd) sd.boundary_edges += std::llabs(fwd - bwd);
+    if (fwd > 1 || bwd > 1) sd.nonmanifold_edges += (fwd + bwd);
+    for (size_t k = i; k < j; ++k) edge_normal[(size_t)edges[k].fe] = sum;
+    i = j;
+  }
+  sd.closed = sd.boundary_edges == 0 && sd.nonmanifold_edges == 0;
+  // Angle-weighted vertex pseudo-normals.
+  std::vector<double> vn((size_t)V * 3, 0.0);
+  for (int64_t f = 0; f < F; ++f) {
+    const D3 n = fn[(size_t)f];
+    if (n.x == 0 && n.y == 0 && n.z == 0) continue;
+    const int32_t* fv = faces + f * 3;
+    const D3 p[3] = {dload(V_ + (int64_t)fv[0] * 3), dload(V_ + (int64_t)fv[1] * 3), dload(V_ + (int64_t)fv[2] * 3)};
+    for (int j = 0; j < 3; ++j) {
+      const double w = corner_angle(p[j], p[(j + 1) % 3], p[(j + 2) % 3]);
+      double* o = &vn[(size_t)fv[j] * 3];
+      o[0] += w * n.x;
+      o[1] += w * n.y;
+      o[2] += w * n.z;
+    }
+  }
+  sd.vertex_angle_normals.resize((size_t)V * 3);
+  for (size_t k = 0; k < vn.size(); ++k) sd.vertex_angle_normals[k] = (float)vn[k];
+  sd.slot_normals.resize((size_t)F * 12);
+  for (int64_t s = 0; s < F; ++s) {
+    const int64_t f = bvh.slot_face[(size_t)s];
+    float* o = &sd.slot_normals[(size_t)s * 12];
+    const D3 n = fn[(size_t)f];
+    o[0] = (float)n.x;
+    o[1] = (float)n.y;
+    o[2] = (float)n.z;
+    for (int e = 0; e < 3; ++e) {
+      const D3 en = edge_normal[(size_t)(f * 3 + e)];
+      o[3 + e * 3] = (float)en.x;
+      o[4 + e * 3] = (float)en.y;
+      o[5 + e * 3] = (float)en.z;
+    }
+  }
+  return sd;
+}
+
+std::vector<WindingNode> build_winding_nodes(const Bvh& bvh) {
+  const size_t N = bvh.nodes.size();
+  std::vector<WindingNode> out(N);
+  std::vector<double> area(N, 0.0);
+  std::vector<D3> cen(N), nrm(N);
+  // Children have larger indices than their parent (depth-first order): one reverse sweep.
+  for (size_t ii = N; ii-- > 0;) {
+    const Node& nd = bvh.nodes[ii];
+    D3 c{0, 0, 0}, Nsum{0, 0, 0};
+    double A = 0.0, r = 0.0;
+    if (nd.n > 0) {
+      for (int32_t s = nd.a; s < nd.a + nd.n; ++s) {
+        const float* t = &bvh.tri[(size_t)s * 9];
+        const D3 a = dload(t), b = dload(t + 3), cc = dload(t + 6);
+        const D3 x = dcross(dsub(b, a), dsub(cc, a));
+        const double ar = 0.5 * dlen(x);
+        Nsum.x += 0.5 * x.x;
+        Nsum.y += 0.5 * x.y;
+        Nsum.z += 0.5 * x.z;
+        c.x += ar * (a.x + b.x + cc.x) / 3.0;
+        c.y += ar * (a.y + b.y + cc.y) / 3.0;
+        c.z += ar * (a.z + b.z + cc.z) / 3.0;
+        A += ar;
+      }
+      if (A > 0) {
+        c = D3{c.x / A, c.y / A, c.z / A};
+      } else {
+        c = D3{0.5 * ((double)nd.lo[0] + nd.hi[0]), 0.5 * ((double)nd.lo[1] + nd.hi[1]), 0.5 * ((double)nd.lo[2] + nd.hi[2])};
+      }
+      for (int32_t s = nd.a; s < nd.a + nd.n; ++s)
+        for (int j = 0; j < 3; ++j) r = std::max(r, dlen(dsub(dload(&bvh.tri[(size_t)s * 9 + j * 3]), c)));
+    } else {
+      const size_t l = ii + 1, rr = (size_t)nd.a;
+      A = area[l] + area[rr];
+      Nsum = D3{nrm[l].x + nrm[rr].x, nrm[l].y + nrm[rr].y, nrm[l].z + nrm[rr].z};
+      if (A > 0) {
+        c = D3{(area[l] * cen[l].x + area[rr] * cen[rr].x) / A, (area[l] * cen[l].y + area[rr] * cen[rr].y) / A,
+               (area[l] * cen[l].z + area[rr] * cen[rr].z) / A};
+      } else {
+        c = D3{0.5 * ((double)nd.lo[0] + nd.hi[0]), 0.5 * ((double)nd.lo[1] + nd.hi[1]), 0.5 * ((double)nd.lo[2] + nd.hi[2])};
+      }
+      // Ball around c holding both children's balls, capped by the ball around the node's box.
+      const double rb = std::max(dlen(dsub(c, cen[l])) + out[l].r, dlen(dsub(c, cen[rr])) + out[rr].r);
+      double rbox = 0.0;
+      for (int corner = 0; corner < 8; ++corner) {
+        const D3 p{(corner & 1) ? nd.hi[0] : nd.lo[0], (corner & 2) ? nd.hi[1] : nd.lo[1], (corner & 4) ? nd.hi[2] : nd.lo[2]};
+        rbox = std::max(rbox, dlen(dsub(p, c)));
+      }
+      r = std::min(rb, rbox);
+    }
+    area[ii] = A;
+    cen[ii] = c;
+    nrm[ii] = Nsum;
+    WindingNode& w = out[ii];
+    w.c[0] = (float)c.x;
+    w.c[1] = (float)c.y;
+    w.c[2] = (float)c.z;
+    w.r = (float)(r * (1.0 + 1e-6));
+    w.N[0] = (float)Nsum.x;
+    w.N[1] = (float)Nsum.y;
+    w.N[2] = (float)Nsum.z;
+    w.pad = 0.0f;
+  }
+  return out;
+}
+
+}  // namespace meshquery
+}  // namespace ef
