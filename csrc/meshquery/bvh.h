@@ -14,10 +14,17 @@ namespace meshquery {
 // Traversal stacks are fixed arrays of this size; the builder guarantees depth <= kMaxDepth.
 constexpr int kMaxDepth = 64;
 
-// 32 bytes. Nodes are in depth-first order: an internal node's first child is the next node.
+// Floats per triangle slot: vertices a, b, c (exactly the mesh's, so shared edges stay shared for
+// the watertight ray test), then |ab|^2, ab.ac, |ac|^2 (from double), which turn the
+// closest-point test's six dot products into two; |ab|^2 is stored as -1 for a degenerate
+// triangle. 48 bytes.
+constexpr int kTriStride = 12;
+
+// 32 bytes. The two children of an internal node are adjacent (a, a + 1), so one visit reads
+// both boxes from one 64-byte span; children always come after their parent.
 struct Node {
   float lo[3];
-  int32_t a;  // internal: index of the second child; leaf: first triangle slot
+  int32_t a;  // internal: index of the first child (the second is a + 1); leaf: first triangle slot
   float hi[3];
   int32_t n;  // leaf: number of triangles (> 0); internal: 0
 };
@@ -42,7 +49,7 @@ struct BuildStats {
 // The BVH plus the triangles in leaf order ("slots"), which is how the queries read them.
 struct Bvh {
   std::vector<Node> nodes;
-  std::vector<float> tri;           // (F, 9) slot order: a, b, c
+  std::vector<float> tri;           // (F, kTriStride) slot order, see kTriStride
   std::vector<int32_t> slot_face;   // (F,) original face index of each slot
   BuildStats stats;
 };

@@ -254,30 +254,52 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
   const int max_depth = res.first;
   if (max_depth > kMaxDepth) EF_FAIL("BVH depth ", max_depth, " exceeds the traversal stack ", kMaxDepth);
 
-  // Pack the used slots in depth-first order (first child = next node).
+  // Pack the used slots: each internal node's children get two adjacent indices, allocated when
+  // the node is emitted (depth-first, first child first).
   Bvh bvh;
   bvh.nodes.reserve((size_t)(2 * res.second - 1));
-  std::vector<std::pair<int64_t, int32_t>> stack;  // (slot, parent whose second child it is)
-  stack.push_back({0, -1});
+  bvh.nodes.push_back(Node());
+  std::vector<std::pair<int64_t, int32_t>> stack;  // (slot, index assigned to it)
+  stack.push_back({0, 0});
   while (!stack.empty()) {
-    const auto [slot, parent] = stack.back();
+    const auto [slot, id] = stack.back();
     stack.pop_back();
-    const int32_t id = (int32_t)bvh.nodes.size();
-    if (parent >= 0) bvh.nodes[(size_t)parent].a = id;
-    const Node nd = slots[(size_t)slot];
-    bvh.nodes.push_back(nd);
+    Node nd = slots[(size_t)slot];
     if (nd.n == 0) {
-      stack.push_back({nd.a, id});
-      stack.push_back({slot + 1, -1});
+      const int32_t a = (int32_t)bvh.nodes.size();
+      bvh.nodes.push_back(Node());
+      bvh.nodes.push_back(Node());
+      stack.push_back({nd.a, a + 1});   // second child (slot of the right subtree)
+      stack.push_back({slot + 1, a});   // first child, emitted next
+      nd.a = a;
     }
+    bvh.nodes[(size_t)id] = nd;
   }
 
-  bvh.tri.resize((size_t)F * 9);
+  bvh.tri.resize((size_t)F * kTriStride);
   bvh.slot_face.resize((size_t)F);
   for (int64_t s = 0; s < F; ++s) {
     const int32_t f = prims[(size_t)s].idx;
     bvh.slot_face[(size_t)s] = f;
-    for (int j = 0; j < 3; ++j) std::memcpy(&bvh.tri[(size_t)s * 9 + j * 3], V_ + (int64_t)faces[f * 3 + j] * 3, 12);
+    float* t = &bvh.tri[(size_t)s * kTriStride];
+    for (int j = 0; j < 3; ++j) std::memcpy(t + j * 3, V_ + (int64_t)faces[f * 3 + j] * 3, 12);
+    double ab[3], ac[3];
+    for (int k = 0; k < 3; ++k) {
+      ab[k] = (double)t[3 + k] - t[k];
+      ac[k] = (double)t[6 + k] - t[k];
+    }
+    const double abab = ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2];
+    const double abac = ab[0] * ac[0] + ab[1] * ac[1] + ab[2] * ac[2];
+    const double acac = ac[0] * ac[0] + ac[1] * ac[1] + ac[2] * ac[2];
+    const double nx = ab[1] * ac[2] - ab[2] * ac[1], ny = ab[2] * ac[0] - ab[0] * ac[2], nz = ab[0] * ac[1] - ab[1] * ac[0];
+    const double n2 = nx * nx + ny * ny + nz * nz;
+    t[9] = (float)abab;
+    t[10] = (float)abac;
+    t[11] = (float)acac;
+    // Same criterion as triangle.h's is_degenerate, in double; a triangle whose edge products
+    // underflow or overflow float also takes the (always safe) segment path.
+    const bool ok = n2 > 1e-12 * abab * acac && t[9] > 0.0f && t[11] > 0.0f && std::isfinite(t[9]) && std::isfinite(t[11]);
+    if (!ok) t[9] = -1.0f;
   }
   bvh.stats.depth = max_depth;
   bvh.stats.nodes = (int64_t)bvh.nodes.size();
@@ -436,14 +458,14 @@ std::vector<WindingNode> build_winding_nodes(const Bvh& bvh) {
   std::vector<WindingNode> out(N);
   std::vector<double> area(N, 0.0);
   std::vector<D3> cen(N), nrm(N);
-  // Children have larger indices than their parent (depth-first order): one reverse sweep.
+  // Children have larger indices than their parent: one reverse sweep.
   for (size_t ii = N; ii-- > 0;) {
     const Node& nd = bvh.nodes[ii];
     D3 c{0, 0, 0}, Nsum{0, 0, 0};
     double A = 0.0, r = 0.0;
     if (nd.n > 0) {
       for (int32_t s = nd.a; s < nd.a + nd.n; ++s) {
-        const float* t = &bvh.tri[(size_t)s * 9];
+        const float* t = &bvh.tri[(size_t)s * kTriStride];
         const D3 a = dload(t), b = dload(t + 3), cc = dload(t + 6);
         const D3 x = dcross(dsub(b, a), dsub(cc, a));
         const double ar = 0.5 * dlen(x);
@@ -461,9 +483,9 @@ std::vector<WindingNode> build_winding_nodes(const Bvh& bvh) {
         c = D3{0.5 * ((double)nd.lo[0] + nd.hi[0]), 0.5 * ((double)nd.lo[1] + nd.hi[1]), 0.5 * ((double)nd.lo[2] + nd.hi[2])};
       }
       for (int32_t s = nd.a; s < nd.a + nd.n; ++s)
-        for (int j = 0; j < 3; ++j) r = std::max(r, dlen(dsub(dload(&bvh.tri[(size_t)s * 9 + j * 3]), c)));
+        for (int j = 0; j < 3; ++j) r = std::max(r, dlen(dsub(dload(&bvh.tri[(size_t)s * kTriStride + j * 3]), c)));
     } else {
-      const size_t l = ii + 1, rr = (size_t)nd.a;
+      const size_t l = (size_t)nd.a, rr = (size_t)nd.a + 1;
       A = area[l] + area[rr];
       Nsum = D3{nrm[l].x + nrm[rr].x, nrm[l].y + nrm[rr].y, nrm[l].z + nrm[rr].z};
       if (A > 0) {

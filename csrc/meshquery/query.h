@@ -20,7 +20,7 @@ namespace meshquery {
 // Raw pointers to one device's copy of the mesh data (POD, passed by value into the functors).
 struct MeshView {
   const Node* nodes = nullptr;
-  const float* tri = nullptr;            // (F, 9) slot order
+  const float* tri = nullptr;            // (F, kTriStride) slot order
   const int32_t* slot_face = nullptr;    // (F,)
   const int32_t* faces = nullptr;        // (F, 3) original order
   const float* vnormals = nullptr;       // (V, 3) interpolation normals

@@ -24,6 +24,7 @@ namespace EF_BACKEND {
 namespace mq {
 
 using ::ef::meshquery::kMaxDepth;
+using ::ef::meshquery::kTriStride;
 using ::ef::meshquery::MeshView;
 using ::ef::meshquery::Node;
 using ::ef::meshquery::PointQuery;
@@ -74,8 +75,8 @@ EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_h
     const Node& nd = m.nodes[node];
     if (nd.n > 0) {
       for (int32_t s = nd.a; s < nd.a + nd.n; ++s) {
-        const float* t = m.tri + (int64_t)s * 9;
-        const TriPoint tp = closest_on_triangle(p, load3(t), load3(t + 3), load3(t + 6));
+        const float* t = m.tri + (int64_t)s * kTriStride;
+        const TriPoint tp = closest_on_slot(p, t);
         const V3 d = p - tri_point(t, tp);
         const float d2 = dot(d, d);
         if (d2 < best.d2 || (best.slot < 0 && d2 <= best.d2)) {
@@ -86,7 +87,7 @@ EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_h
         }
       }
     } else {
-      int32_t c0 = node + 1, c1 = nd.a;
+      int32_t c0 = nd.a, c1 = nd.a + 1;
       float d0 = box_dist2(m.nodes[c0], p), d1 = box_dist2(m.nodes[c1], p);
       if (d1 < d0) {
         const int32_t tc = c0;
@@ -146,12 +147,12 @@ EF_INLINE float winding_number(const MeshView& m, V3 p, float beta) {
       w += dot(load3(wn.N), d) / (r2 * sqrtf(r2)) * (float)(1.0 / (4.0 * 3.14159265358979323846));
     } else if (nd.n > 0) {
       for (int32_t s = nd.a; s < nd.a + nd.n; ++s) {
-        const float* t = m.tri + (int64_t)s * 9;
+        const float* t = m.tri + (int64_t)s * kTriStride;
         w += solid_angle_over_4pi(p, load3(t), load3(t + 3), load3(t + 6));
       }
     } else {
-      st[sp++] = nd.a;
-      node = node + 1;
+      st[sp++] = nd.a + 1;
+      node = nd.a;
       continue;
     }
     if (sp == 0) break;
@@ -187,27 +188,28 @@ struct ClosestOp {
   EF_HD void operator()(int64_t call) const {
     const int64_t b = (call * stride) % nblocks;
     const int64_t lo = b * block, hi = lo + block < q.n ? lo + block : q.n;
-    bool have = false;
-    V3 prev = make_v3(0.0f, 0.0f, 0.0f);
+    int32_t prev = -1;  // slot of the previous query's closest face
     for (int64_t k = lo; k < hi; ++k) {
       const int64_t i = order ? (int64_t)order[k] : k;
       const V3 p = load3(q.points + i * 3);
       float hint2 = bound2;
-      if (have && !q.any_hit) {
-        const V3 d = p - prev;
+      if (prev >= 0 && !q.any_hit) {
+        // Distance to the previous query's face: a bound at least as tight as the distance to
+        // its closest point.
+        const float* t = m.tri + (int64_t)prev * kTriStride;
+        const V3 d = p - tri_point(t, closest_on_slot(p, t));
         const float h = dot(d, d) * 1.00001f + 1e-30f;
         if (h < hint2) hint2 = h;
       }
-      V3 cp;
-      have = one(i, p, hint2, &cp);
-      if (have) prev = cp;
+      prev = one(i, p, hint2);
     }
   }
 
-  EF_HD bool one(int64_t i, V3 p, float hint2, V3* cp_out) const {
+  // Answers query i; returns the slot of its closest face (-1 if none).
+  EF_HD int32_t one(int64_t i, V3 p, float hint2) const {
     if (q.winding_only) {
       q.out_winding[i] = winding_number(m, p, q.winding_beta);
-      return false;
+      return -1;
     }
     Closest c = find_closest(m, p, hint2, q.any_hit);
     if (c.slot < 0 && hint2 < bound2) c = find_closest(m, p, bound2, q.any_hit);  // safety net
@@ -225,12 +227,11 @@ struct ClosestOp {
       if (q.out_winding) q.out_winding[i] = nan;
       if (q.out_attr)
         for (int k = 0; k < q.attr_dim; ++k) q.out_attr[i * q.attr_dim + k] = nan;
-      return false;
+      return -1;
     }
-    const float* t = m.tri + (int64_t)c.slot * 9;
+    const float* t = m.tri + (int64_t)c.slot * kTriStride;
     const int32_t face = m.slot_face[c.slot];
     const V3 cp = tri_point(t, c.tp);
-    *cp_out = cp;
     const float dist = sqrtf(c.d2);
     if (q.out_points) store3(q.out_points + i * 3, cp);
     if (q.out_dist2) q.out_dist2[i] = c.d2;
@@ -282,7 +283,7 @@ struct ClosestOp {
         q.out_sdf[i] = s;
       }
     }
-    return true;
+    return c.slot;
   }
 };
 
@@ -363,14 +364,14 @@ EF_INLINE RayHit find_first_hit(const MeshView& m, V3 o, V3 d, float tmin, float
     const Node& nd = m.nodes[node];
     if (nd.n > 0) {
       for (int32_t s = nd.a; s < nd.a + nd.n; ++s) {
-        const float* t = m.tri + (int64_t)s * 9;
+        const float* t = m.tri + (int64_t)s * kTriStride;
         const RayTriHit h = intersect_ray_triangle(rf, load3(t), load3(t + 3), load3(t + 6), tmin, best.t);
         if (h.hit && (h.t < best.t || best.slot < 0)) {
           best = RayHit{h.t, s, h.w0, h.w1, h.w2};
         }
       }
     } else {
-      int32_t c0 = node + 1, c1 = nd.a;
+      int32_t c0 = nd.a, c1 = nd.a + 1;
       float t0, t1;
       bool ok0 = ray_box(m.nodes[c0], o, inv, tmin, best.t, &t0);
       bool ok1 = ray_box(m.nodes[c1], o, inv, tmin, best.t, &t1);
@@ -413,7 +414,7 @@ EF_INLINE RayHit find_first_hit(const MeshView& m, V3 o, V3 d, float tmin, float
 
 // Writes the hit's shading normal: interpolated vertex normals (unit) or the unit face normal.
 EF_INLINE V3 hit_normal(const MeshView& m, const RayHit& h, bool smooth) {
-  const float* t = m.tri + (int64_t)h.slot * 9;
+  const float* t = m.tri + (int64_t)h.slot * kTriStride;
   V3 n;
   if (smooth) {
     const int32_t* fv = m.faces + (int64_t)m.slot_face[h.slot] * 3;
@@ -446,7 +447,7 @@ struct RayOp {
     if (q.out_face) q.out_face[i] = m.slot_face[h.slot];
     if (q.out_bary) store3(q.out_bary + i * 3, make_v3(h.w0, h.w1, h.w2));
     if (q.out_points) {
-      const float* t = m.tri + (int64_t)h.slot * 9;
+      const float* t = m.tri + (int64_t)h.slot * kTriStride;
       store3(q.out_points + i * 3, load3(t) * h.w0 + load3(t + 3) * h.w1 + load3(t + 6) * h.w2);
     }
     if (q.out_normal) store3(q.out_normal + i * 3, hit_normal(m, h, true));
@@ -524,7 +525,10 @@ inline void closest_impl(const MeshView& m, const PointQuery& q) {
   if (q.n >= 1024 && q.n < (int64_t(1) << 31)) {
     order = spatial_order(q.points, q.n);
     op.order = order.data();
-    op.block = 64;
+    // Hints want long blocks, the parallel loop wants at least kParallelGrain of them (below that
+    // for_each runs on one thread): 64 queries per block at 256k+ queries, fewer below.
+    op.block = q.n / kParallelGrain;
+    op.block = op.block < 1 ? 1 : (op.block > 64 ? 64 : op.block);
     op.nblocks = (q.n + op.block - 1) / op.block;
     // Blocks in a scrambled order, so the static OpenMP partition gives every thread a sample of
     // all regions of space (sorted order would hand one thread the far-away points).
@@ -572,7 +576,7 @@ inline std::shared_ptr<void> upload_impl(const MeshView& h, MeshView* d) {
   *d = h;
   s->nodes.upload(h.nodes, h.n_nodes);
   d->nodes = s->nodes.data();
-  s->tri.upload(h.tri, h.F * 9);
+  s->tri.upload(h.tri, h.F * kTriStride);
   d->tri = s->tri.data();
   s->slot_face.upload(h.slot_face, h.F);
   d->slot_face = s->slot_face.data();

@@ -141,6 +141,42 @@ EF_INLINE TriPoint closest_on_triangle(V3 p, V3 a, V3 b, V3 c) {
   return TriPoint{1.0f - v - w, v, w, kFace};
 }
 
+// The same test on a BVH slot (kTriStride floats: a, b, c, |ab|^2 or -1 if degenerate, ab.ac, |ac|^2),
+// using bp = ap - ab and cp = ap - ac to get d3..d6 from d1, d2 and the stored products.
+EF_INLINE TriPoint closest_on_slot(V3 p, const float* t) {
+  const V3 a = load3(t), b = load3(t + 3), c = load3(t + 6);
+  if (t[9] < 0.0f) return closest_on_degenerate(p, a, b, c);
+  const float abab = t[9], abac = t[10], acac = t[11];
+  const V3 ab = b - a, ac = c - a, ap = p - a;
+  const float d1 = dot(ab, ap), d2 = dot(ac, ap);
+  if (d1 <= 0.0f && d2 <= 0.0f) return TriPoint{1.0f, 0.0f, 0.0f, kVertex0};
+  const float d3 = d1 - abab, d4 = d2 - abac;
+  if (d3 >= 0.0f && d4 <= d3) return TriPoint{0.0f, 1.0f, 0.0f, kVertex1};
+  const float vc = d1 * d4 - d3 * d2;
+  if (vc <= 0.0f && d1 >= 0.0f && d3 <= 0.0f) {
+    const float s = d1 / abab;
+    return TriPoint{1.0f - s, s, 0.0f, kEdge0};
+  }
+  const float d5 = d1 - abac, d6 = d2 - acac;
+  if (d6 >= 0.0f && d5 <= d6) return TriPoint{0.0f, 0.0f, 1.0f, kVertex2};
+  const float vb = d5 * d2 - d1 * d6;
+  if (vb <= 0.0f && d2 >= 0.0f && d6 <= 0.0f) {
+    const float s = d2 / acac;
+    return TriPoint{1.0f - s, 0.0f, s, kEdge2};
+  }
+  const float va = d3 * d6 - d5 * d4;
+  const float e43 = d4 - d3, e56 = d5 - d6;
+  if (va <= 0.0f && e43 >= 0.0f && e56 >= 0.0f) {
+    const float den = e43 + e56;
+    const float s = den > 0.0f ? e43 / den : 0.0f;
+    return TriPoint{0.0f, 1.0f - s, s, kEdge1};
+  }
+  const float den = va + vb + vc;
+  const float inv = den > 0.0f ? 1.0f / den : 0.0f;
+  const float v = vb * inv, w = vc * inv;
+  return TriPoint{1.0f - v - w, v, w, kFace};
+}
+
 // Barycentrics of the orthogonal projection of p onto the triangle's plane, not clamped (may be
 // negative): the weights ICON interpolates with (Heidrich, "Computing the barycentric coordinates
 // of a projected point", JGT 2005). For a degenerate triangle there is no plane; the caller uses
