@@ -76,10 +76,17 @@ def test_closest_cuda_matches_cpu(body, lib, n):
     tol = 2e-6 * (1 + np.abs(p).max(1)) if n else 0
     np.testing.assert_array_less(np.abs(to_host(g.distance) - c.distance), tol + 1e-12)
     np.testing.assert_allclose(to_host(g.points), c.points, atol=1e-4 * (1 + np.abs(p).max()) if n else 0)
-    same = to_host(g.face) == c.face
-    assert same.mean() > 0.999 if n > 100 else True
-    np.testing.assert_allclose(to_host(g.barycentric)[same], c.barycentric[same], atol=1e-4)
-    np.testing.assert_allclose(to_host(g.normals)[same], c.normals[same], atol=1e-4)
+    # The GPU's face and weights rebuild its point. Faces are compared only where the CPU's closest
+    # point is interior to its face: points on vertices and edges are tied between faces, and FMA
+    # rounding may break the tie the other way.
+    gf, gw = to_host(g.face), to_host(g.barycentric)
+    if n:
+        rebuilt = (gw[:, :, None] * v[f[gf]]).sum(1)
+        np.testing.assert_allclose(rebuilt, to_host(g.points), atol=1e-5 * (1 + np.abs(p).max()))
+    interior = (c.barycentric > 1e-3).all(1)
+    np.testing.assert_array_equal(gf[interior], c.face[interior])
+    np.testing.assert_allclose(gw[interior], c.barycentric[interior], atol=1e-4)
+    np.testing.assert_allclose(to_host(g.normals)[interior], c.normals[interior], atol=1e-4)
 
 
 @pytest.mark.parametrize("lib", LIBS)
@@ -111,7 +118,7 @@ def test_features_within_rays_cuda(body, lib):
     d = (-o + rng.normal(size=(5000, 3)) * 0.3).astype(np.float32)
     hc = q.ray_cast(o, d)
     hg = q.ray_cast(to_gpu(o, lib), to_gpu(d, lib))
-    assert (to_host(hg.face) == hc.face).mean() > 0.999
+    assert ((to_host(hg.face) >= 0) != (hc.face >= 0)).sum() <= 2
     both = (to_host(hg.face) >= 0) & (hc.face >= 0)
     np.testing.assert_allclose(to_host(hg.t)[both], hc.t[both], rtol=1e-5)
 
