@@ -134,6 +134,7 @@ def test_render_cuda_matches_cpu(body, lib):
     gm = to_host(g.mask)
     assert (gm != c.mask).sum() <= 2
     both = gm & c.mask
-    np.testing.assert_allclose(to_host(g.depth)[both], c.depth[both], atol=1e-5)
+    # Depths are ~100 (ECON's eye plane), where one float32 ulp is 7.6e-6; FMAs move a few ulps.
+    np.testing.assert_allclose(to_host(g.depth)[both], c.depth[both], rtol=0, atol=6e-5)
     np.testing.assert_allclose(to_host(g.normals)[both], c.normals[both], atol=1e-4)
     assert (to_host(g.face_visible) != c.face_visible).sum() <= 4
