@@ -30,7 +30,7 @@ Conventions
   of the closest feature (Baerentzen & Aanaes 2005): exact for closed, consistently oriented,
   edge-manifold meshes and as cheap as the closest point. ``sign="winding"`` thresholds the
   generalised winding number at 1/2 (Jacobson et al. 2013), evaluated hierarchically (Barill et
-  al. 2018, dipole far field): about 3-5x slower, but it degrades gracefully on meshes with holes,
+  al. 2018, dipole far field): about 1.3-2x slower on the CPU, but it degrades gracefully on meshes with holes,
   gaps or flipped/duplicated parts, where pseudo-normals flip whole regions. ``sign="auto"``
   (default) picks pseudo-normals when the mesh is closed (``q.is_closed``) and winding numbers
   otherwise.
