@@ -25,7 +25,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-__all__ = ["bench", "machine_info", "blas_info", "peak_rss", "JsonLines", "markdown_table"]
+__all__ = ["bench", "machine_info", "blas_info", "peak_rss", "vm_hwm_mib", "JsonLines", "markdown_table"]
 
 
 def _sync():
@@ -127,9 +127,28 @@ def machine_info() -> dict:
     return info
 
 
+def vm_hwm_mib() -> Optional[float]:
+    """This process's peak RSS since its last exec (VmHWM of /proc/self/status), MiB; None if unknown.
+
+    Unlike ru_maxrss, VmHWM belongs to the current address space: Linux carries the parent's RSS
+    high-water mark over fork/vfork + exec into the child's ru_maxrss (exec_mmap records the old
+    mm's peak), so a child started by a large benchmark process reports at least the parent's
+    size there. Child processes report VmHWM themselves."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss(code: str, *, env: Optional[dict] = None, timeout: float = 600.0) -> dict:
-    """Runs ``python -c code`` in a fresh process and returns its peak RSS (``wait4``'s
-    ru_maxrss of exactly that child, in MiB) and the JSON object the child printed last on stdout.
+    """Runs ``python -c code`` in a fresh process; returns the JSON object the child printed last
+    on stdout ("child") and ``wait4``'s ru_maxrss of exactly that child ("ru_maxrss_mib", an upper
+    bound: it includes this process's RSS at the fork, see vm_hwm_mib). The child should report
+    its own peak with vm_hwm_mib(); bm_dbini's does.
     """
     with tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.PIPE,
@@ -151,7 +170,7 @@ def peak_rss(code: str, *, env: Optional[dict] = None, timeout: float = 600.0) -
     if p.returncode != 0:
         raise RuntimeError(f"child failed ({p.returncode}):\n{err[-2000:]}")
     child = json.loads(lines[-1]) if lines else {}
-    return {"peak_rss_mib": ru.ru_maxrss / 1024.0, "child": child}
+    return {"ru_maxrss_mib": ru.ru_maxrss / 1024.0, "child": child}
 
 
 def self_peak_rss_mib() -> float:

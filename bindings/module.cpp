@@ -11,6 +11,7 @@
 namespace py = pybind11;
 
 void bind_dbini(py::module_& m);
+void bind_meshquery(py::module_& m);
 
 #ifndef EF_VERSION
 #define EF_VERSION "0.0.0"
@@ -59,4 +60,5 @@ PYBIND11_MODULE(_native, m) {
   });
 
   bind_dbini(m);
+  bind_meshquery(m);
 }

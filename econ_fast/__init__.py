@@ -39,5 +39,15 @@ def set_num_threads(n: int) -> None:
 
 
 from . import dbini  # noqa: E402
+from . import meshquery  # noqa: E402
+from .meshquery import (  # noqa: E402
+    MeshQuery,
+    OrthographicCamera,
+    PerspectiveCamera,
+    render_depth_normals,
+)
 
-__all__ = ["build_info", "has_cuda", "get_num_threads", "set_num_threads", "dbini", "__version__"]
+__all__ = [
+    "build_info", "has_cuda", "get_num_threads", "set_num_threads", "dbini", "meshquery", "MeshQuery",
+    "OrthographicCamera", "PerspectiveCamera", "render_depth_normals", "__version__",
+]

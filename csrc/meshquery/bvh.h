@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Flat bounding-volume hierarchy over a triangle mesh, built once on the host (deterministic:
+// binned SAH whose bins hold only integer counts and min/max bounds, so the result does not depend
+// on the thread count) and then traversed by the per-query functors of query_impl.h on either
+// backend. Plain data only: nothing here is backend-specific.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ef {
+namespace meshquery {
+
+// Traversal stacks are fixed arrays of this size; the builder guarantees depth <= kMaxDepth.
+constexpr int kMaxDepth = 64;
+
+// Floats per triangle slot: vertices a, b, c (exactly the mesh's, so shared edges stay shared for
+// the watertight ray test), then |ab|^2, ab.ac, |ac|^2 (from double), which turn the
+// closest-point test's six dot products into two; |ab|^2 is stored as -1 for a degenerate
+// triangle. 48 bytes.
+constexpr int kTriStride = 12;
+
+// 32 bytes. The two children of an internal node are adjacent (a, a + 1), so one visit reads
+// both boxes from one 64-byte span; children always come after their parent.
+struct Node {
+  float lo[3];
+  int32_t a;  // internal: index of the first child (the second is a + 1); leaf: first triangle slot
+  float hi[3];
+  int32_t n;  // leaf: number of triangles (> 0); internal: 0
+};
+
+// Per-node data of the fast winding number (Barill et al. 2018, order-1 "dipole" expansion):
+// area-weighted centroid c, radius r of the ball around c that holds the node's triangles, and
+// N = sum of (area * unit normal) = half the sum of the triangles' cross products.
+struct WindingNode {
+  float c[3];
+  float r;
+  float N[3];
+  float pad;
+};
+
+struct BuildStats {
+  int depth = 0;
+  int64_t nodes = 0;
+  int64_t leaves = 0;
+  double seconds = 0.0;
+};
+
+// The BVH plus the triangles in leaf order ("slots"), which is how the queries read them.
+struct Bvh {
+  std::vector<Node> nodes;
+  std::vector<float> tri;           // (F, kTriStride) slot order, see kTriStride
+  std::vector<int32_t> slot_face;   // (F,) original face index of each slot
+  BuildStats stats;
+};
+
+// Builds the BVH of `F` triangles (faces index `vertices`, which hold `V` points). Leaves hold at
+// most `max_leaf` triangles. Throws ef::ValueError / RuntimeError on impossible input.
+Bvh build_bvh(const float* vertices, int64_t V, const int32_t* faces, int64_t F, int max_leaf = 4);
+
+// Per-vertex unit normals: area-weighted (sum of face cross products, as PyTorch3D) or
+// angle-weighted (Thuermer and Wuethrich 1998; unit face normals weighted by the corner angle).
+// Vertices with no non-degenerate incident face get (0, 0, 0).
+std::vector<float> vertex_normals(const float* vertices, int64_t V, const int32_t* faces, int64_t F, bool angle);
+
+// Sign data for the pseudo-normal test (Baerentzen and Aanaes, "Signed distance computation using
+// the angle weighted pseudonormal", IEEE TVCG 2005): for every slot its unit face normal and the
+// (unnormalised) sum of the unit normals of the faces on each of its edges, 12 floats per slot.
+// Also reports whether the mesh is closed: every directed edge u->v (u != v) is matched by exactly
+// one v->u and is used once (a watertight, consistently oriented, edge-manifold surface).
+struct SignData {
+  std::vector<float> slot_normals;  // (F, 12) slot order: face normal, edge0, edge1, edge2
+  std::vector<float> vertex_angle_normals;  // (V, 3)
+  bool closed = false;
+  int64_t boundary_edges = 0;     // directed edges without a partner
+  int64_t nonmanifold_edges = 0;  // directed edges used more than once
+};
+SignData build_sign_data(const float* vertices, int64_t V, const int32_t* faces, int64_t F, const Bvh& bvh);
+
+// Per-node dipole data of the fast winding number, computed bottom-up (double accumulation).
+std::vector<WindingNode> build_winding_nodes(const Bvh& bvh);
+
+}  // namespace meshquery
+}  // namespace ef
