@@ -12,7 +12,8 @@ all: build
 # In-place build: the extension lands in econ_fast/ so `python -m econ_fast` and the tests run from
 # the source tree. CPU only here; `pip install .` (or EF_WITH_CUDA=ON) builds the CUDA backend.
 build:
-	@cmake -S . -B $(BUILD) -DEF_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$$($(PY) -c 'import sys;print(sys.executable)') > $(BUILD).log 2>&1 || (cat $(BUILD).log; exit 1)
+	@mkdir -p $(BUILD)
+	@cmake -S . -B $(BUILD) -DEF_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$$($(PY) -c 'import sys;print(sys.executable)') > $(BUILD)/configure.log 2>&1 || (cat $(BUILD)/configure.log; exit 1)
 	cmake --build $(BUILD) -j $(JOBS)
 
 deps:
@@ -21,7 +22,8 @@ deps:
 # Compile every .cu file with nvcc (one architecture, no GPU needed) so CUDA code never rots.
 cuda-check:
 ifneq ($(NVCC),)
-	@cmake -S . -B $(BUILD)-cuda -DEF_WITH_CUDA=ON -DEF_CUDA_COMPILE_CHECK=ON -DCMAKE_CUDA_COMPILER=$(NVCC) -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCH) -DPython_EXECUTABLE=$$($(PY) -c 'import sys;print(sys.executable)') > $(BUILD)-cuda.log 2>&1 || (cat $(BUILD)-cuda.log; exit 1)
+	@mkdir -p $(BUILD)-cuda
+	@cmake -S . -B $(BUILD)-cuda -DEF_WITH_CUDA=ON -DEF_CUDA_COMPILE_CHECK=ON -DCMAKE_CUDA_COMPILER=$(NVCC) -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCH) -DPython_EXECUTABLE=$$($(PY) -c 'import sys;print(sys.executable)') > $(BUILD)-cuda/configure.log 2>&1 || (cat $(BUILD)-cuda/configure.log; exit 1)
 	cmake --build $(BUILD)-cuda --target econ_fast_cuda_check -j $(JOBS)
 else
 	@echo "cuda-check: nvcc not found, skipping the CUDA compile check"
