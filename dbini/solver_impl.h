@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -46,8 +47,23 @@ using ::ef::dbini::SolverKind;
 
 // 1 / (1 + exp(-x)) as in the reference; IEEE overflow of exp gives exactly 0 for very negative x.
 EF_INLINE double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-// Single-precision variant for the fast solver (the weights only need ~7 digits there).
-EF_INLINE double sigmoid_f(double x) { return (double)(1.0f / (1.0f + expf((float)-x))); }
+// exp in single precision without a library call (the fast solver's weights need ~7 digits; the
+// libm call was a quarter of its CPU time): Cody and Waite's range reduction x = n ln2 + r with
+// |r| <= ln2/2, a degree-6 Taylor polynomial for exp(r) (relative error < 2e-7), and 2^n built
+// from the exponent bits. The input is clamped to [-87, 88], where 2^n stays a normal float.
+EF_INLINE float exp_fast(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float n = floorf(x * 1.44269504f + 0.5f);
+  const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
+  const float p =
+      1.0f + r * (1.0f + r * (0.5f + r * (1.66666672e-1f + r * (4.16666679e-2f + r * (8.33333377e-3f + r * 1.38888892e-3f)))));
+  const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+// Single-precision sigmoid for the fast solver.
+EF_INLINE double sigmoid_f(double x) { return (double)(1.0f / (1.0f + exp_fast((float)-x))); }
 EF_INLINE double sq(double x) { return x * x; }
 
 // ---------------------------------------------------------------- stencil (any level)
@@ -712,6 +728,7 @@ class Solver {
       cg_tol_now_ = P.cg_tol;
       if (mg_ && P.cg_tol_adaptive > 0 && it > 0) cg_tol_now_ = std::max(P.cg_tol, std::min(P.cg_tol_adaptive, last_rel_));
       const int cg = mg_ ? solve_mg() : solve_jacobi();
+      last_cg_ = cg;
       auto tc = clk::now();
       const double e = weights_energy(true);
       auto td = clk::now();
@@ -966,7 +983,17 @@ class Solver {
   int solve_mg() {
     using clk = std::chrono::steady_clock;
     auto t0 = clk::now();
-    galerkin();
+    // In the IRLS tail the weights barely move and CG needs a step or two: keep the hierarchy of
+    // the previous iteration (any SPD preconditioner keeps PCG correct; only its speed can change).
+    if (!hier_valid_ || last_cg_ > 2) {
+      galerkin();
+      hier_valid_ = true;
+    } else {
+      // Level 0 always follows the current operator (its coefficients were just rewritten); only
+      // the coarse levels are reused. The V-cycle stays symmetric positive definite.
+      Coefs<float>& c = *hier_[0];
+      for_each(N, BlockInverseOp{N, S, c.diag.data(), c.bnd.data(), c.idiag.data(), c.ioff.data()});
+    }
     t_galerkin_ += std::chrono::duration<double>(clk::now() - t0).count();
     const Stencil<double> A = fine_stencil();
     Sums<2> init = red_.template sum<Sums<2>>(N, InitResidualOp{A, rhs_.data(), z_.data(), nullptr, r_.data()});
@@ -1027,7 +1054,8 @@ class Solver {
   int S = 1;
   int64_t N = 0, M = 0, HW = 0;
   bool mg_ = false, has_prior_ = false, dense_ = false;
-  int cycle_ = 1;
+  int cycle_ = 1, last_cg_ = 1 << 30;
+  bool hier_valid_ = false;
   double t_galerkin_ = 0, t_vcycle_ = 0, cg_tol_now_ = 0, last_rel_ = 1;
   Sums<5> recenter_;
   Reducer red_;
