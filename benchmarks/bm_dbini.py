@@ -185,9 +185,9 @@ class Runner:
 
             reps = self.args.torch_repeats
             default_threads = torch.get_num_threads()
-            # Its fastest setting first (one intra-op thread: its many tiny sparse ops spin across
-            # threads on a 2-core machine, as the oracle's dot products do with BLAS threads), then
-            # torch's default. The ratios of our rows use the faster of the two.
+            # One intra-op thread first (stable: with more, its many tiny sparse ops spin across
+            # threads and collapse when anything else runs on a 2-core machine, as the oracle's
+            # BLAS dot products do), then torch's default. Our rows' ratios use the faster one.
             for nthreads in dict.fromkeys((1, default_threads)):
                 torch.set_num_threads(nthreads)
                 try:
