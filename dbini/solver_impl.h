@@ -130,7 +130,10 @@ struct GatherOp {
   int W;
   bool persp;
   double fx, fy, cx, cy, scale;
-  double *cu, *cv, *bu, *bv, *pr;
+  // Normal coefficients are stored in float: exact for float32 normals under the orthographic
+  // camera (they are the normal components), and they halve the traffic of the IRLS passes.
+  float *cu, *cv, *bu, *bv;
+  double* pr;
   uint8_t* hp;
   EF_HD void operator()(int64_t i) const {
     const int64_t s = i >= N ? 1 : 0, p = i - s * N;
@@ -148,10 +151,10 @@ struct GatherOp {
       c_u = -Nz;
       c_v = -Nz;
     }
-    cu[i] = c_u;
-    cv[i] = c_v;
-    bu[i] = -Ny;
-    bv[i] = -Nx;
+    cu[i] = (float)c_u;
+    cv[i] = (float)c_v;
+    bu[i] = (float)-Ny;
+    bv[i] = (float)-Nx;
     double v = 0.0;
     uint8_t has = 0;
     if (prior) {
@@ -198,7 +201,10 @@ struct FineCoefOp {
   int64_t N;
   int S;
   const int32_t *nT, *nB, *nL, *nR;
-  const double *cu, *cv, *bu, *bv, *wu, *wv, *pr, *mass;
+  const float *cu, *cv, *bu, *bv;
+  const double *wu, *wv, *pr;
+  const uint8_t* hp;    // prior present: the prior term's weight is lambda_depth there, else 0
+  double lambda_depth;
   const double* bnd;
   double off0, off1;  // re-centring offsets added to z (each cell touches only its own z)
   double* z;
@@ -211,6 +217,7 @@ struct FineCoefOp {
       const int64_t base = s * N, i = base + p;
       z[i] += s ? off1 : off0;
       const double wup = wu[i], wvp = wv[i], cup = cu[i], cvp = cv[i], bup = bu[i], bvp = bv[i];
+      // (neighbour values below are read as float and promoted)
       double t = 0, b = 0, l = 0, r = 0, f = 0;
       if (qt >= 0) {
         const int64_t j = base + qt;
@@ -232,7 +239,7 @@ struct FineCoefOp {
         r = wvp * cvp * cvp + (1.0 - wv[j]) * cv[j] * cv[j];
         f -= wvp * cvp * bvp + (1.0 - wv[j]) * cv[j] * bv[j];
       }
-      const double m = mass[i];
+      const double m = hp[i] ? lambda_depth : 0.0;
       f += m * pr[i];
       const double d = t + b + l + r + m + (S == 2 ? bnd[p] : 0.0);
       cT[i] = t;
@@ -271,7 +278,9 @@ struct WeightEnergyOp {
   int64_t N;
   int S;
   const int32_t *sT, *sB, *sL, *sR;  // safe indices: a missing neighbour is the cell itself
-  const double *cu, *cv, *bu, *bv, *z, *pr, *mass, *bnd;
+  const float *cu, *cv, *bu, *bv;
+  const double *z, *pr, *bnd;
+  double lambda_depth;
   const uint8_t* hp;
   double k;
   bool pin, update;  // update = false: energy at the current weights only
@@ -303,8 +312,8 @@ struct WeightEnergyOp {
         wv[i] = v;
       }
       const double bz = (S == 2 && s == 0) ? bnd[p] * sq(z[N + p] - zp) : 0.0;
-      out[0] += cell_energy(d, u, v, bu[i], bv[i], mass[i], zp, pr[i], bz);
       const double h = hp[i] ? 1.0 : 0.0;
+      out[0] += cell_energy(d, u, v, bu[i], bv[i], h * lambda_depth, zp, pr[i], bz);
       out[1 + 2 * s] += h * (pr[i] - zp);
       out[2 + 2 * s] += h;
     }
@@ -819,7 +828,8 @@ class Solver {
 
   void setup() {
     pix_.upload(g_.pix.data(), N);
-    for (Buffer<double>* b : {&cu_, &cv_, &bu_, &bv_, &pr_, &wu_, &wv_, &z_, &rhs_, &dinv_, &r_, &p_, &q_})
+    for (Buffer<float>* b : {&cu_, &cv_, &bu_, &bv_}) b->resize(M);
+    for (Buffer<double>* b : {&pr_, &wu_, &wv_, &z_, &rhs_, &dinv_, &r_, &p_, &q_})
       b->resize(M);
     hp_.resize(M);
     if (in_.dtype == DType::F32) gather_t<float>();
@@ -877,7 +887,7 @@ class Solver {
     const double o0 = has_prior_ && recenter_[2] > 0 ? recenter_[1] / recenter_[2] : 0.0;
     const double o1 = has_prior_ && recenter_[4] > 0 ? recenter_[3] / recenter_[4] : 0.0;
     for_each(N, FineCoefOp{N, S, t.nT.data(), t.nB.data(), t.nL.data(), t.nR.data(), cu_.data(), cv_.data(),
-                           bu_.data(), bv_.data(), wu_.data(), wv_.data(), pr_.data(), fine_.mass.data(),
+                           bu_.data(), bv_.data(), wu_.data(), wv_.data(), pr_.data(), hp_.data(), P.lambda_depth,
                            fine_.bnd.data(), o0, o1, z_.data(), fine_.cT.data(), fine_.cB.data(), fine_.cL.data(), fine_.cR.data(),
                            fine_.diag.data(), mg_ ? nullptr : dinv_.data(), rhs_.data(), h ? h->cT.data() : nullptr,
                            h ? h->cB.data() : nullptr, h ? h->cL.data() : nullptr, h ? h->cR.data() : nullptr,
@@ -1024,7 +1034,7 @@ class Solver {
     const Topology& t = *topo_[0];
     recenter_ = red_.template sum<Sums<5>>(
         N, WeightEnergyOp{N, S, t.sT.data(), t.sB.data(), t.sL.data(), t.sR.data(), cu_.data(), cv_.data(),
-                          bu_.data(), bv_.data(), z_.data(), pr_.data(), fine_.mass.data(), fine_.bnd.data(),
+                          bu_.data(), bv_.data(), z_.data(), pr_.data(), fine_.bnd.data(), P.lambda_depth,
                           hp_.data(), P.k, P.pin_boundary_weights, update, mg_, wu_.data(), wv_.data()});
     return recenter_[0];
   }
@@ -1061,7 +1071,8 @@ class Solver {
   Reducer red_;
   Buffer<int32_t> pix_;
   Buffer<uint8_t> hp_;
-  Buffer<double> cu_, cv_, bu_, bv_, pr_, wu_, wv_, z_, rhs_, dinv_, r_, p_, q_, chol_, chol_y_;
+  Buffer<float> cu_, cv_, bu_, bv_;
+  Buffer<double> pr_, wu_, wv_, z_, rhs_, dinv_, r_, p_, q_, chol_, chol_y_;
   Buffer<float> zf_;
   Coefs<double> fine_;
   std::vector<std::unique_ptr<Topology>> topo_;
