@@ -135,7 +135,11 @@ struct GatherOp {
   float *cu, *cv, *bu, *bv;
   double* pr;
   uint8_t* hp;
-  EF_HD void operator()(int64_t i) const {
+  double lambda_depth;
+  // Returns what the first iteration needs at z = 0, w = 1/2 (no extra pass): [0] ECON's E_0
+  // (each cell's four rows give b_u^2 + b_v^2 whatever w, plus lambda * prior^2), [1 + 2s] the sum
+  // of the prior and [2 + 2s] the prior count on side s (the first re-centring).
+  EF_HD Sums<5> operator()(int64_t i) const {
     const int64_t s = i >= N ? 1 : 0, p = i - s * N;
     const int64_t q = pix[p];
     const T* nrm = normals + (s * HW + q) * 3;
@@ -166,6 +170,14 @@ struct GatherOp {
     }
     pr[i] = v;
     hp[i] = has;
+    Sums<5> out;
+    const double fbu = (double)(float)-Ny, fbv = (double)(float)-Nx;
+    out[0] = fbu * fbu + fbv * fbv + (has ? lambda_depth * v * v : 0.0);
+    if (has) {
+      out[1 + 2 * s] = v;
+      out[2 + 2 * s] = 1.0;
+    }
+    return out;
   }
 };
 
@@ -318,21 +330,6 @@ struct WeightEnergyOp {
       out[2 + 2 * s] += h;
     }
     return out;
-  }
-};
-
-struct RecenterSumOp {  // sums of (prior - z) and counts over prior pixels, per side
-  int64_t N;
-  const double *pr, *z;
-  const uint8_t* hp;
-  EF_HD Sums<4> operator()(int64_t i) const {
-    Sums<4> r;
-    if (hp[i]) {
-      const int s = i >= N ? 1 : 0;
-      r[2 * s] = pr[i] - z[i];
-      r[2 * s + 1] = 1.0;
-    }
-    return r;
   }
 };
 
@@ -726,8 +723,8 @@ class Solver {
     const double t_setup = secs(t0, clk::now());
     rep.mg_levels = mg_ ? (int)topo_.size() : 0;
 
-    // E_0 at z = 0, w = 0.5 (ECON evaluates it before the loop).
-    double e_old = weights_energy(false);
+    // E_0 at z = 0, w = 0.5 (ECON evaluates it before the loop), from the setup's gather pass.
+    double e_old = recenter_[0];
     rep.energy.push_back(e_old);
     for (int it = 0; it < P.max_iter; ++it) {
       auto ta = clk::now();
@@ -792,9 +789,9 @@ class Solver {
     EF_CHECK(bad[1] == 0, "normals: ", (int64_t)bad[1], " pixels inside the mask have zero-length normals");
     EF_CHECK(bad[2] == 0, "body_depth: ", (int64_t)bad[2],
              " prior depths are <= 0; a perspective camera needs positive depth along the optical axis");
-    for_each(M, GatherOp<T>{nrm, pri, pix_.data(), N, HW, in_.W, P.perspective, P.fx, P.fy, P.cx, P.cy,
-                            P.depth_scale, cu_.data(), cv_.data(), bu_.data(), bv_.data(), pr_.data(),
-                            hp_.data()});
+    recenter_ = red_.template sum<Sums<5>>(
+        M, GatherOp<T>{nrm, pri, pix_.data(), N, HW, in_.W, P.perspective, P.fx, P.fy, P.cx, P.cy, P.depth_scale,
+                       cu_.data(), cv_.data(), bu_.data(), bv_.data(), pr_.data(), hp_.data(), P.lambda_depth});
   }
 
   static void upload_topology(Topology& d, const Level& L) {
@@ -874,8 +871,7 @@ class Solver {
     for_each(M, FillOp<double>{0.5, wu_.data()});
     for_each(M, FillOp<double>{0.5, wv_.data()});
     for_each(M, FillOp<double>{0.0, z_.data()});
-    Sums<4> cnt = red_.template sum<Sums<4>>(M, RecenterSumOp{N, pr_.data(), z_.data(), hp_.data()});
-    has_prior_ = (cnt[1] + cnt[3]) > 0;
+    has_prior_ = (recenter_[2] + recenter_[4]) > 0;
   }
 
   Stencil<double> fine_stencil() const { return fine_.stencil(*topo_[0], S); }
