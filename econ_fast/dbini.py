@@ -201,8 +201,12 @@ class _Frame:
             mdt = str(mask.dtype).replace("torch.", "")
             if not (mdt == "bool" or mdt.startswith("uint") or mdt.startswith("int")):
                 raise TypeError(f"{pre}mask must be boolean or integer, got dtype {mdt}")
-            mask_host = ns.to_host(mask) != 0
-            m = ns.prepare(mask != 0, "uint8")
+            if ns.on_gpu:
+                mask_host = ns.to_host(mask) != 0
+                m = ns.prepare(mask != 0, "uint8")
+            else:
+                mask_host = np.ascontiguousarray(np.asarray(ns.to_host(mask)) != 0)
+                m = mask_host.view(np.uint8)  # bool -> uint8 without a copy
         mask_host = np.asarray(mask_host, dtype=bool)
         count = int(mask_host.sum())
         if count == 0:

@@ -100,8 +100,8 @@ class Buffer {
   int64_t size() const { return static_cast<int64_t>(v_.size()); }
   void resize(int64_t n) { v_.assign(static_cast<size_t>(std::max<int64_t>(n, 0)), T()); }
   void upload(const T* host, int64_t n) {
-    resize(n);
-    if (n > 0) std::memcpy(v_.data(), host, sizeof(T) * n);
+    if (n > 0) v_.assign(host, host + n);  // one pass (no zero fill before the copy)
+    else v_.clear();
   }
   void download(T* host, int64_t n) const {
     if (n > 0) std::memcpy(host, v_.data(), sizeof(T) * n);
