@@ -295,7 +295,7 @@ struct WeightEnergyOp {
   double lambda_depth;
   const uint8_t* hp;
   double k;
-  bool pin, update;  // update = false: energy at the current weights only
+  bool pin;
   bool fast_exp;     // single-precision sigmoid (fast solver)
   double *wu, *wv;
   // [0] energy, [1 + 2s] sum of (prior - z) and [2 + 2s] prior count on side s: the next
@@ -315,14 +315,11 @@ struct WeightEnergyOp {
       d.a2 = c_u * (zp - z[base + b]);
       d.a3 = c_v * (z[base + r] - zp);
       d.a4 = c_v * (zp - z[base + l]);
-      double u = wu[i], v = wv[i];
-      if (update) {
-        const double xu = k * (d.a2 * d.a2 - d.a1 * d.a1), xv = k * (d.a4 * d.a4 - d.a3 * d.a3);
-        u = pin_u ? 0.5 : (fast_exp ? sigmoid_f(xu) : sigmoid(xu));
-        v = pin_v ? 0.5 : (fast_exp ? sigmoid_f(xv) : sigmoid(xv));
-        wu[i] = u;
-        wv[i] = v;
-      }
+      const double xu = k * (d.a2 * d.a2 - d.a1 * d.a1), xv = k * (d.a4 * d.a4 - d.a3 * d.a3);
+      const double u = pin_u ? 0.5 : (fast_exp ? sigmoid_f(xu) : sigmoid(xu));
+      const double v = pin_v ? 0.5 : (fast_exp ? sigmoid_f(xv) : sigmoid(xv));
+      wu[i] = u;
+      wv[i] = v;
       const double bz = (S == 2 && s == 0) ? bnd[p] * sq(z[N + p] - zp) : 0.0;
       const double h = hp[i] ? 1.0 : 0.0;
       out[0] += cell_energy(d, u, v, bu[i], bv[i], h * lambda_depth, zp, pr[i], bz);
@@ -352,15 +349,11 @@ struct FillOp {
   EF_HD void operator()(int64_t i) const { x[i] = v; }
 };
 
-struct MassOp {
-  double lambda;
+struct MassOp {  // prior weight per cell and side, for the multigrid hierarchy's Galerkin sums
+  float lambda;
   const uint8_t* hp;
-  double* mass;
-  float* fmass;
-  EF_HD void operator()(int64_t i) const {
-    mass[i] = hp[i] ? lambda : 0.0;
-    if (fmass) fmass[i] = (float)mass[i];
-  }
+  float* mass;
+  EF_HD void operator()(int64_t i) const { mass[i] = hp[i] ? lambda : 0.0f; }
 };
 
 // ---------------------------------------------------------------- CG pieces
@@ -736,7 +729,7 @@ class Solver {
       const int cg = mg_ ? solve_mg() : solve_jacobi();
       last_cg_ = cg;
       auto tc = clk::now();
-      const double e = weights_energy(true);
+      const double e = weights_energy();
       auto td = clk::now();
       t_coef += secs(ta, tb);
       t_solve += secs(tb, tc);
@@ -850,7 +843,7 @@ class Solver {
         hier_[0]->bnd.upload(fb.data(), N);
       }
     }
-    for_each(M, MassOp{P.lambda_depth, hp_.data(), fine_.mass.data(), mg_ ? hier_[0]->mass.data() : nullptr});
+    if (mg_) for_each(M, MassOp{(float)P.lambda_depth, hp_.data(), hier_[0]->mass.data()});
     if (mg_) {
       zf_.resize(M);
       for (size_t l = 1; l < nlev; ++l) {
@@ -1026,12 +1019,12 @@ class Solver {
     return it;
   }
 
-  double weights_energy(bool update) {
+  double weights_energy() {
     const Topology& t = *topo_[0];
     recenter_ = red_.template sum<Sums<5>>(
         N, WeightEnergyOp{N, S, t.sT.data(), t.sB.data(), t.sL.data(), t.sR.data(), cu_.data(), cv_.data(),
                           bu_.data(), bv_.data(), z_.data(), pr_.data(), fine_.bnd.data(), P.lambda_depth,
-                          hp_.data(), P.k, P.pin_boundary_weights, update, mg_, wu_.data(), wv_.data()});
+                          hp_.data(), P.k, P.pin_boundary_weights, mg_, wu_.data(), wv_.data()});
     return recenter_[0];
   }
 
