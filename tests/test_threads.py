@@ -53,3 +53,24 @@ def test_concurrent_callers_share_the_pool(pair, restore_threads):
 def test_set_num_threads_validates():
     with pytest.raises(ValueError, match="num_threads"):
         econ_fast.set_num_threads(0)
+
+
+def test_bvh_build_is_thread_count_independent(restore_threads):
+    # > 4 * 2048 faces, so the build runs its parallel subtree phase.
+    n = 90
+    u, v = np.meshgrid(np.linspace(0, np.pi, n), np.linspace(0, 2 * np.pi, n), indexing="ij")
+    V = np.stack([np.sin(u) * np.cos(v), np.sin(u) * np.sin(v), np.cos(u)], -1).reshape(-1, 3).astype(np.float32)
+    i = (np.arange(n - 1)[:, None] * n + np.arange(n - 1)[None, :]).ravel()
+    F = np.concatenate([np.stack([i, i + n, i + 1], 1), np.stack([i + 1, i + n, i + n + 1], 1)]).astype(np.int32)
+    pts = np.random.default_rng(0).normal(size=(5000, 3)).astype(np.float32)
+    out = []
+    for threads in (1, 2, 7):
+        econ_fast.set_num_threads(threads)
+        q = econ_fast.MeshQuery(V, F)
+        cp = q.closest_points(pts)
+        s = q.bvh_stats
+        out.append(((s["depth"], s["nodes"], s["leaves"]), cp.distance, cp.face))
+    for o in out[1:]:
+        assert o[0] == out[0][0]
+        np.testing.assert_array_equal(o[1], out[0][1])
+        np.testing.assert_array_equal(o[2], out[0][2])

@@ -10,7 +10,7 @@
 //
 // Parallel and deterministic: the subtree over the triangle range [b, e) has at most 2(e-b)-1
 // nodes, so it owns 2(e-b)-1 node slots from its root's slot s: its first child (range [b, m))
-// sits at s+1 and its second child at s + 2(m-b). Subtrees are built as OpenMP tasks writing disjoint slots
+// sits at s+1 and its second child at s + 2(m-b). Subtrees are built as thread-pool tasks writing disjoint slots
 // (no shared counter), and a final depth-first pass packs the used slots. The result is the
 // same for any thread count.
 #include <algorithm>
@@ -20,11 +20,8 @@
 #include <limits>
 #include <utility>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "../core/error.h"
+#include "../core/parallel.h"
 #include "bvh.h"
 
 namespace ef {
@@ -80,10 +77,23 @@ inline int bin_of(float c, float lo, float scale) {
   return b < 0 ? 0 : (b >= kBins ? kBins - 1 : b);
 }
 
+// A subtree left for the second, parallel phase of the build.
+struct Task {
+  int64_t slot, b, e;
+  int depth;
+  Box box, cbox;
+  std::pair<int, int64_t> res;
+};
+
 struct Builder {
   std::vector<Prim>& prims;
   std::vector<Node>& slots;  // 2F - 1 slots, see the file comment
   int max_leaf;
+  // Phase 1 (serial, top of the tree): subtrees of at most defer_grain triangles are not built but
+  // recorded here; phase 2 builds them in parallel. The splits do not depend on this, so the tree
+  // is the same for any thread count.
+  std::vector<Task>* defer = nullptr;
+  int64_t defer_grain = 0;
 
   // Builds the subtree of prims [b, e) rooted at `slot`; returns (depth, leaves).
   std::pair<int, int64_t> build(int64_t slot, int64_t b, int64_t e, int depth, const Box& box, const Box& cbox) {
@@ -109,20 +119,18 @@ struct Builder {
     node.a = (int32_t)right;
     node.n = 0;
     std::pair<int, int64_t> L, R;
-#ifdef _OPENMP
-    if (n > kTaskGrain) {
-#pragma omp task default(shared) firstprivate(slot, b, mid, depth)
-      L = build(slot + 1, b, mid, depth + 1, lbox, lc);
-      R = build(right, mid, e, depth + 1, rbox, rc);
-#pragma omp taskwait
+    if (defer && mid - b <= defer_grain) {
+      defer->push_back(Task{slot + 1, b, mid, depth + 1, lbox, lc, {0, 0}});
+      L = {depth + 1, 0};  // completed from the task's result after phase 2
     } else {
       L = build(slot + 1, b, mid, depth + 1, lbox, lc);
+    }
+    if (defer && e - mid <= defer_grain) {
+      defer->push_back(Task{right, mid, e, depth + 1, rbox, rc, {0, 0}});
+      R = {depth + 1, 0};
+    } else {
       R = build(right, mid, e, depth + 1, rbox, rc);
     }
-#else
-    L = build(slot + 1, b, mid, depth + 1, lbox, lc);
-    R = build(right, mid, e, depth + 1, rbox, rc);
-#endif
     return {std::max(L.first, R.first), L.second + R.second};
   }
 
@@ -222,10 +230,11 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
   }
   std::vector<Prim> prims((size_t)F);
   // Triangle boxes and centroids (parallel, order-independent), then the root boxes.
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (F > 65536)
-#endif
-  for (int64_t f = 0; f < F; ++f) {
+  struct PrimOp {
+    Prim* prims;
+    const float* V_;
+    const int32_t* faces;
+    void operator()(int64_t f) const {
     Prim& p = prims[(size_t)f];
     p.idx = (int32_t)f;
     const float* x0 = V_ + (int64_t)faces[f * 3] * 3;
@@ -236,7 +245,9 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
       p.hi[k] = std::max(std::max(x0[k], x1[k]), x2[k]);
       p.c[k] = 0.5f * (p.lo[k] + p.hi[k]);
     }
-  }
+    }
+  };
+  cpu::for_each(F, PrimOp{prims.data(), V_, faces});  // triangle boxes, order-independent
   Box root, rootc;
   for (int64_t f = 0; f < F; ++f) {
     root.grow(prims[(size_t)f].lo, prims[(size_t)f].hi);
@@ -245,12 +256,31 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
 
   std::vector<Node> slots((size_t)(2 * F - 1));
   Builder builder{prims, slots, max_leaf};
-  std::pair<int, int64_t> res;
-#ifdef _OPENMP
-#pragma omp parallel if (F > kTaskGrain)
-#pragma omp single
-#endif
-  res = builder.build(0, 0, F, 1, root, rootc);
+  // Phase 1: the top of the tree, serially, down to subtrees of about 1/64 of the triangles;
+  // phase 2: those subtrees in parallel on the thread pool (each task writes its own slot range).
+  std::vector<Task> tasks;
+  builder.defer = F > 4 * kTaskGrain ? &tasks : nullptr;
+  builder.defer_grain = std::max<int64_t>(kTaskGrain, F / 64);
+  std::pair<int, int64_t> res = builder.build(0, 0, F, 1, root, rootc);
+  builder.defer = nullptr;
+  if (!tasks.empty()) {
+    struct Ctx {
+      Builder* bld;
+      Task* tasks;
+    } ctx{&builder, tasks.data()};
+    cpu::ThreadPool::instance().run(
+        (int64_t)tasks.size(),
+        [](const void* c, int64_t i) {
+          const Ctx& x = *static_cast<const Ctx*>(c);
+          Task& t = x.tasks[i];
+          t.res = x.bld->build(t.slot, t.b, t.e, t.depth, t.box, t.cbox);
+        },
+        &ctx);
+    for (const Task& t : tasks) {
+      res.first = std::max(res.first, t.res.first);
+      res.second += t.res.second;
+    }
+  }
   const int max_depth = res.first;
   if (max_depth > kMaxDepth) EF_FAIL("BVH depth ", max_depth, " exceeds the traversal stack ", kMaxDepth);
 
