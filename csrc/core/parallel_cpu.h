@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
@@ -35,6 +36,24 @@ struct ForEachJob {
     for (int64_t i = lo; i < hi; ++i) (*j.op)(i);
   }
 };
+// Ops may offer `T chunk(lo, hi)`: a CPU launcher for a range that must return the same value as
+// summing op(i) over it in order (used to lay element maths out for the vectoriser).
+template <class Op, class = void>
+struct HasChunk : std::false_type {};
+template <class Op>
+struct HasChunk<Op, decltype((void)std::declval<const Op&>().chunk(int64_t(0), int64_t(0)))> : std::true_type {};
+
+template <class T, class Op>
+T reduce_range(const Op& op, int64_t lo, int64_t hi, std::true_type) {
+  return op.chunk(lo, hi);
+}
+template <class T, class Op>
+T reduce_range(const Op& op, int64_t lo, int64_t hi, std::false_type) {
+  T acc = T();
+  for (int64_t i = lo; i < hi; ++i) acc += op(i);
+  return acc;
+}
+
 template <class T, class Op>
 struct ReduceJob {
   const Op* op;
@@ -43,9 +62,7 @@ struct ReduceJob {
   static void run(const void* ctx, int64_t c) {
     const ReduceJob& j = *static_cast<const ReduceJob*>(ctx);
     const int64_t lo = c * kReduceChunk, hi = std::min(j.n, lo + kReduceChunk);
-    T acc = T();
-    for (int64_t i = lo; i < hi; ++i) acc += (*j.op)(i);
-    j.part[c] = acc;
+    j.part[c] = reduce_range<T>(*j.op, lo, hi, HasChunk<Op>());
   }
 };
 }  // namespace detail
