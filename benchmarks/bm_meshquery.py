@@ -123,7 +123,7 @@ def main():
     uni = rng.uniform(lo - pad, hi + pad, (N, 3)).astype(np.float32)
     info = econ_fast.build_info()
     print(f"# mesh {mesh_name}: {len(v)} vertices, {len(f)} faces; {N} query points; repeats {args.repeats} (median)")
-    print(f"# econ_fast {info['version']} openmp={info['openmp']} threads={econ_fast.get_num_threads()} "
+    print(f"# econ_fast {info['version']} cpu={info.get('cpu_backend')} threads={econ_fast.get_num_threads()} "
           f"cpu={platform.processor() or platform.machine()} cores={os.cpu_count()} "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     print("| task                               | implementation           |       time | vs ours   | check")

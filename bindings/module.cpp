@@ -18,7 +18,7 @@ void bind_meshquery(py::module_& m);
 #endif
 
 PYBIND11_MODULE(_native, m) {
-  m.doc() = "econ_fast native core (C++17, OpenMP, optional CUDA)";
+  m.doc() = "econ_fast native core (C++17, CPU thread pool, optional CUDA)";
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

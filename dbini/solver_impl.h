@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// d-BiNI solver, written once for both backends. Included by dbini_cpu.cpp (OpenMP) and
+// d-BiNI solver, written once for both backends. Included by dbini_cpu.cpp (thread pool) and
 // dbini_cuda.cu (CUDA); everything here lands in namespace ef::cpu or ef::cuda.
 //
 // Unknowns: z[s * N + p] for side s in {0 = front, 1 = back} and masked pixel p (row-major order).

@@ -18,7 +18,7 @@ except ImportError as _e:  # pragma: no cover - only when the extension was not 
 
 
 def build_info() -> dict:
-    """How this copy was built: version, CUDA (and architectures), OpenMP, compiler, threads."""
+    """How this copy was built: version, CUDA (and architectures), CPU backend, compiler, threads."""
     info = dict(_native.build_info())
     info["cuda_devices"] = _native.cuda_device_count() if info["cuda"] else 0
     return info
@@ -34,7 +34,7 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by the CPU backend (OpenMP); results do not depend on it."""
+    """Threads used by the CPU backend (thread pool, the caller included); results do not depend on it."""
     _native.set_num_threads(int(n))
 
 

@@ -207,7 +207,7 @@ def _table(timings: dict) -> str:
 
 def _add_info(sub):
     p = sub.add_parser("info", help="print how this copy of econ_fast was built",
-                       description="Print econ_fast.build_info(): version, CUDA, OpenMP, compiler, threads.")
+                       description="Print econ_fast.build_info(): version, CUDA, CPU backend, compiler, threads.")
     p.add_argument("--json", action="store_true", help="print JSON instead of 'key: value' lines")
     p.set_defaults(run=_run_info)
 

@@ -2,7 +2,7 @@
 // The one place (with parallel.h) that looks at __CUDACC__.
 //
 // Per-element code is written once as functors whose operator() is EF_HD. A header of such code is
-// included into a `*_cpu.cpp` file (compiled by the host compiler, OpenMP backend) and a `*_cuda.cu`
+// included into a `*_cpu.cpp` file (compiled by the host compiler, thread-pool backend) and a `*_cuda.cu`
 // file (compiled by nvcc, CUDA backend) inside `namespace ef::EF_BACKEND`, which gives two distinct
 // symbol sets `ef::cpu::...` and `ef::cuda::...` from one source (the pattern of Open3D's
 // core::ParallelFor and its *Impl.h kernels, restated here with functors instead of lambdas).

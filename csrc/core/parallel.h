@@ -7,7 +7,7 @@
 //   Buffer<T> b(n)             n elements of backend memory (host vector or cudaMalloc)
 //
 // Determinism: the CPU reduction sums fixed chunks of kReduceChunk indices, each chunk in index
-// order, then the chunk results in order, so its value does not depend on the OpenMP thread count.
+// order, then the chunk results in order, so its value does not depend on the thread count.
 // The CUDA reduction uses a grid size that depends on n only, and a fixed-shape tree in shared
 // memory, so it is deterministic run to run (it differs from the CPU value in the last bits).
 #pragma once

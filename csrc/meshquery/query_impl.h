@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Per-query BVH traversal, written once for both backends. Included by query_cpu.cpp (OpenMP)
+// Per-query BVH traversal, written once for both backends. Included by query_cpu.cpp (thread pool)
 // and query_cuda.cu (CUDA); everything lands in namespace ef::cpu or ef::cuda.
 //
 // Traversal: a fixed stack of kMaxDepth entries (the builder guarantees the depth). Closest-point
@@ -530,7 +530,7 @@ inline void closest_impl(const MeshView& m, const PointQuery& q) {
     op.block = q.n / kParallelGrain;
     op.block = op.block < 1 ? 1 : (op.block > 64 ? 64 : op.block);
     op.nblocks = (q.n + op.block - 1) / op.block;
-    // Blocks in a scrambled order, so the static OpenMP partition gives every thread a sample of
+    // Blocks in a scrambled order, so the parallel loop's chunks give every thread a sample of
     // all regions of space (sorted order would hand one thread the far-away points).
     int64_t st = 7919;
     while (gcd64(st, op.nblocks) != 1) st += 2;
