@@ -301,6 +301,34 @@ struct WeightEnergyOp {
   bool pin;
   bool fast_exp;     // single-precision sigmoid (fast solver)
   double *wu, *wv;
+  // One-sided differences of cell p on side s. A missing neighbour is the cell itself, so its
+  // difference is exactly 0 (ECON's empty row).
+  EF_INLINE Diffs diffs_at(int64_t p, int s, int32_t t, int32_t b, int32_t l, int32_t r) const {
+    const int64_t base = s * N, i = base + p;
+    const double zp = z[i], c_u = cu[i], c_v = cv[i];
+    Diffs d;
+    d.a1 = c_u * (z[base + t] - zp);
+    d.a2 = c_u * (zp - z[base + b]);
+    d.a3 = c_v * (z[base + r] - zp);
+    d.a4 = c_v * (zp - z[base + l]);
+    return d;
+  }
+  // Sigmoid arguments of the two axes.
+  EF_INLINE double arg_u(const Diffs& d) const { return k * (d.a2 * d.a2 - d.a1 * d.a1); }
+  EF_INLINE double arg_v(const Diffs& d) const { return k * (d.a4 * d.a4 - d.a3 * d.a3); }
+  // Stores the new weights of cell p, side s, and adds its energy and re-centring sums to `out`.
+  EF_INLINE void finish(int64_t p, int s, const Diffs& d, double u, double v, Sums<5>& out) const {
+    const int64_t i = s * N + p;
+    const double zp = z[i];
+    wu[i] = u;
+    wv[i] = v;
+    const double bz = (S == 2 && s == 0) ? bnd[p] * sq(z[N + p] - zp) : 0.0;
+    const double h = hp[i] ? 1.0 : 0.0;
+    out[0] += cell_energy(d, u, v, bu[i], bv[i], h * lambda_depth, zp, pr[i], bz);
+    out[1 + 2 * s] += h * (pr[i] - zp);
+    out[2 + 2 * s] += h;
+  }
+
   // [0] energy, [1 + 2s] sum of (prior - z) and [2 + 2s] prior count on side s: the next
   // iteration's re-centring (ECON_SPEC 2.5 step 3) comes for free with this pass.
   EF_HD Sums<5> operator()(int64_t p) const {
@@ -310,32 +338,19 @@ struct WeightEnergyOp {
     const bool pin_u = pin && (t == p || b == p), pin_v = pin && (l == p || r == p);
     for (int s = 0; s < 2; ++s) {
       if (s >= S) break;
-      const int64_t base = s * N, i = base + p;
-      // A missing neighbour is the cell itself, so its difference is exactly 0 (ECON's empty row).
-      const double zp = z[i], c_u = cu[i], c_v = cv[i];
-      Diffs d;
-      d.a1 = c_u * (z[base + t] - zp);
-      d.a2 = c_u * (zp - z[base + b]);
-      d.a3 = c_v * (z[base + r] - zp);
-      d.a4 = c_v * (zp - z[base + l]);
-      const double xu = k * (d.a2 * d.a2 - d.a1 * d.a1), xv = k * (d.a4 * d.a4 - d.a3 * d.a3);
+      const Diffs d = diffs_at(p, s, t, b, l, r);
+      const double xu = arg_u(d), xv = arg_v(d);
       const double u = pin_u ? 0.5 : (fast_exp ? sigmoid_f(xu) : sigmoid(xu));
       const double v = pin_v ? 0.5 : (fast_exp ? sigmoid_f(xv) : sigmoid(xv));
-      wu[i] = u;
-      wv[i] = v;
-      const double bz = (S == 2 && s == 0) ? bnd[p] * sq(z[N + p] - zp) : 0.0;
-      const double h = hp[i] ? 1.0 : 0.0;
-      out[0] += cell_energy(d, u, v, bu[i], bv[i], h * lambda_depth, zp, pr[i], bz);
-      out[1 + 2 * s] += h * (pr[i] - zp);
-      out[2 + 2 * s] += h;
+      finish(p, s, d, u, v, out);
     }
     return out;
   }
 
 #if !EF_BACKEND_IS_CUDA
-  // CPU launcher for a range of cells (used by Reducer::sum when present): the same element maths
-  // in three loops, so that the single-precision sigmoids (most of this pass) run in a loop the
-  // compiler vectorises. Results equal operator() summed in cell order.
+  // CPU launcher for a range of cells (used by Reducer::sum when present): the same element
+  // functions in three loops, so that the single-precision sigmoids (most of this pass) run in a
+  // loop the compiler vectorises. Results equal operator() summed in cell order.
   Sums<5> chunk(int64_t lo, int64_t hi) const {
     Sums<5> acc;
     if (!fast_exp) {
@@ -351,12 +366,9 @@ struct WeightEnergyOp {
         const int32_t t = sT[p], b = sB[p], l = sL[p], r = sR[p];
         for (int s = 0; s < 2; ++s) {
           if (s >= S) break;
-          const int64_t base = s * N, i = base + p;
-          const double zp = z[i], c_u = cu[i], c_v = cv[i];
-          const double a1 = c_u * (z[base + t] - zp), a2 = c_u * (zp - z[base + b]);
-          const double a3 = c_v * (z[base + r] - zp), a4 = c_v * (zp - z[base + l]);
-          xw[4 * j + 2 * s] = (float)(k * (a2 * a2 - a1 * a1));
-          xw[4 * j + 2 * s + 1] = (float)(k * (a4 * a4 - a3 * a3));
+          const Diffs d = diffs_at(p, s, t, b, l, r);
+          xw[4 * j + 2 * s] = (float)arg_u(d);
+          xw[4 * j + 2 * s + 1] = (float)arg_v(d);
         }
       }
       for (int j = 0; j < 4 * m; ++j) sg[j] = sigmoid_ff(xw[j]);
@@ -367,22 +379,9 @@ struct WeightEnergyOp {
         Sums<5> out;
         for (int s = 0; s < 2; ++s) {
           if (s >= S) break;
-          const int64_t base = s * N, i = base + p;
-          const double zp = z[i], c_u = cu[i], c_v = cv[i];
-          Diffs d;
-          d.a1 = c_u * (z[base + t] - zp);
-          d.a2 = c_u * (zp - z[base + b]);
-          d.a3 = c_v * (z[base + r] - zp);
-          d.a4 = c_v * (zp - z[base + l]);
-          const double u = pin_u ? 0.5 : (double)sg[4 * j + 2 * s];
-          const double v = pin_v ? 0.5 : (double)sg[4 * j + 2 * s + 1];
-          wu[i] = u;
-          wv[i] = v;
-          const double bz = (S == 2 && s == 0) ? bnd[p] * sq(z[N + p] - zp) : 0.0;
-          const double h = hp[i] ? 1.0 : 0.0;
-          out[0] += cell_energy(d, u, v, bu[i], bv[i], h * lambda_depth, zp, pr[i], bz);
-          out[1 + 2 * s] += h * (pr[i] - zp);
-          out[2 + 2 * s] += h;
+          const Diffs d = diffs_at(p, s, t, b, l, r);
+          finish(p, s, d, pin_u ? 0.5 : (double)sg[4 * j + 2 * s], pin_v ? 0.5 : (double)sg[4 * j + 2 * s + 1],
+                 out);
         }
         acc += out;
       }
