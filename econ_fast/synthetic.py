@@ -583,25 +583,35 @@ def _skirt(posed_v, cover_layer_v, heads, cloth) -> Mesh:
 
 
 def _jacket_flaps(layer: Mesh, heads, cloth):
-    """Two front flaps hanging from the chest (closed thin shells)."""
+    """Two front flaps from the shoulders down past the hips, shaped like the torso's front and
+    hanging away from it below the chest (closed thin shells)."""
     from .meshquery import MeshQuery
 
     A = _assets()
     bi = {n: i for i, n in enumerate(A.bones)}
     torso_faces = (A.regions["torso"][layer.faces] > 0.6).all(1)
     q = MeshQuery(layer.vertices, layer.faces[torso_faces])
+    top_y = 0.5 * (heads[bi["clavicle.L"], 1] + heads[bi["clavicle.R"], 1]) - 0.03
     chest_y = heads[bi["spine01"], 1] - 0.02
     hem_y = heads[bi["upperleg01.L"], 1] - 0.08
     cx = heads[bi["root"], 0]
     tv = layer.vertices[A.regions["torso"] > 0.9]
-    band = tv[np.abs(tv[:, 1] - 0.5 * (chest_y + hem_y)) < 0.04]
-    half_w = float(np.percentile(np.abs(band[:, 0] - cx), 98)) if len(band) else 0.15
-    nu, nv = 14, 26
+    nu, nv = 14, 30
+    ys = np.linspace(top_y, hem_y, nv)
+    half_w = np.empty(nv)
+    for j, y in enumerate(ys):        # the torso's half width at each row (arms excluded)
+        band = tv[np.abs(tv[:, 1] - y) < 0.03]
+        half_w[j] = np.percentile(np.abs(band[:, 0] - cx), 98) if len(band) > 8 else np.nan
+    if not np.isfinite(half_w).any():
+        return []
+    half_w = np.where(np.isfinite(half_w), half_w, np.nanmedian(half_w))
+    half_w = np.convolve(np.pad(half_w, 2, mode="edge"), np.ones(5) / 5, mode="valid")
     flaps = []
     for sg in (1.0, -1.0):
-        xs = cx + sg * np.linspace(cloth["jacket_gap"], 0.92 * half_w, nu)
-        ys = np.linspace(chest_y, hem_y, nv)
-        X, Y = np.meshgrid(xs, ys, indexing="ij")
+        frac = np.linspace(0.0, 1.0, nu)[:, None]
+        gap = cloth["jacket_gap"]
+        X = cx + sg * (gap + frac * np.maximum(0.88 * half_w[None, :] - gap, 0.02))
+        Y = np.broadcast_to(ys[None, :], X.shape).copy()
         o = np.stack([X, Y, np.full_like(X, 5.0)], -1).reshape(-1, 3)
         hit = q.ray_cast(o, np.tile([0.0, 0.0, -1.0], (len(o), 1)))
         z = np.asarray(hit.points)[:, 2].reshape(nu, nv)
@@ -618,11 +628,12 @@ def _jacket_flaps(layer: Mesh, heads, cloth):
             bad = ~np.isfinite(z[:, j])
             z[bad, j] = z[bad, j - 1]
         zf = z + 0.006
-        drop = (ys[None, :] - chest_y)
-        for j in range(1, nv):   # drape: the flap may recede only slowly as it falls
-            dy = ys[j - 1] - ys[j]
-            zf[:, j] = np.maximum(zf[:, j], zf[:, j - 1] - 0.15 * dy)
-        zf += cloth["jacket_flare"] * (np.abs(drop) / abs(hem_y - chest_y)) ** 2
+        for j in range(1, nv):   # below the chest the flap recedes only slowly as it falls (drape)
+            if ys[j] < chest_y:
+                dy = ys[j - 1] - ys[j]
+                zf[:, j] = np.maximum(zf[:, j], zf[:, j - 1] - 0.15 * dy)
+        drop = np.clip((chest_y - ys) / (chest_y - hem_y), 0, 1)[None, :]
+        zf += cloth["jacket_flare"] * drop ** 2
         P = np.stack([X, Y, zf], -1)
         N = _grid_normals(P, False)
         N = np.where(N[..., 2:3] < 0, -N, N)
