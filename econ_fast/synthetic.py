@@ -61,6 +61,12 @@ ECON's prior (ECON_SPEC 1.4): the body inflated by ``prior_thickness`` (0.02, ``
 each camera, ``(-z -/+ t) * size / 2``; pass it to ``dbini.solve(s.normals, s.body_depth)`` with
 the default ``depth_scale=1``.
 
+Cost and accuracy (2-core VM, 512x512): ~0.3 s per person (median over ``make_set(20)``; the first
+call also parses the asset files, ~0.5 s). d-BiNI with ECON's parameters on these maps gives front
+and back sheets whose vertices lie 0.0094 crop units (~8 mm) from the ground-truth clothed mesh
+(median over the 20 people of the mean distance; ``tools/check_synthetic.py``); with no clothing
+and an exact prior it recovers the body to ~0.2 px.
+
 Determinism: the same arguments give bit-identical arrays (one ``numpy.random.SeedSequence`` per
 sample, split into independent streams for shape, pose, clothing and noise; the renderer is
 deterministic).
