@@ -128,6 +128,27 @@ def test_watertight(samples):
 
 
 @needs_anny
+def test_outer_surface(samples):
+    for g, s in samples.items():
+        out = s.outer_surface()
+        frac = out.n_faces / s.clothed.n_faces
+        assert 0.9 < frac < 1.0, (g, frac)
+        # everything the cameras see belongs to the outer surface
+        from econ_fast.meshquery import MeshQuery as MQ
+
+        i, j = np.nonzero(s.mask[0])
+        x, y = (2 * j + 1) / S - 1, 1 - (2 * i + 1) / S
+        for k in range(2):
+            pts = np.stack([x, y, -s.depth[k][i, j] / (S / 2)], 1)
+            d = np.asarray(MQ(out.vertices, out.faces).distance(pts))
+            assert np.mean(d < 1e-4) > 0.99, (g, k)
+    # a single closed surface without self-overlap keeps every face
+    box = synthetic._slab(np.stack(np.meshgrid(np.linspace(0, 1, 5), np.linspace(0, 1, 4), [0.0], indexing="ij"),
+                                   -1)[:, :, 0], np.tile([0.0, 0.0, 1.0], (5, 4, 1)), 0.2, False)
+    assert synthetic.outer_surface(box).n_faces == box.n_faces
+
+
+@needs_anny
 def test_determinism():
     a = synthetic.generate(seed=5, size=64, garment="jacket", normal_noise=0.05)
     b = synthetic.generate(seed=5, size=64, garment="jacket", normal_noise=0.05)
