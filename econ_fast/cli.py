@@ -3,6 +3,9 @@
 
     python -m econ_fast demo [--out DIR] [--solver fast|jacobi]   # bundled sample -> meshes + preview
     python -m econ_fast info                                      # how this copy was built
+    python -m econ_fast reconstruct --front F --back B --body BODY --out DIR   # see cli_pipeline.py
+    python -m econ_fast evaluate PRED GT                          # Chamfer / P2S / normal consistency
+    python -m econ_fast bench                                     # benchmarks/run.py (source checkout)
 
 Adding a command: write ``_add_<name>(sub)`` that registers its parser with
 ``set_defaults(run=<function(args) -> int>)`` and append it to ``COMMANDS``. Raise
@@ -229,7 +232,9 @@ def _run_info(args) -> int:
 # entry point
 # --------------------------------------------------------------------------------------------
 
-COMMANDS = [_add_demo, _add_info]
+from .cli_pipeline import add_bench, add_evaluate, add_reconstruct  # noqa: E402
+
+COMMANDS = [_add_demo, _add_info, add_reconstruct, add_evaluate, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
