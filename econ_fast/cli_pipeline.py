@@ -380,6 +380,7 @@ def run_reconstruct(args) -> int:
             "meshes": {name: {"vertices": m.n_vertices, "faces": m.n_faces} for name, m in
                        (("mesh", res.mesh), ("front", res.sheets.front), ("back", res.sheets.back),
                         ("side", res.side), ("hands", res.hands)) if m is not None},
+            "closed": bool(len(res.mesh.boundary_edges()) == 0),
             "watertight": bool(res.mesh.is_watertight()),
             "notes": inp["notes"],
             "timings_s": {k: round(float(v), 6) for k, v in timings.items()},
@@ -398,7 +399,7 @@ def run_reconstruct(args) -> int:
     print(f"econ_fast reconstruct: {res.mask.shape[1]}x{res.mask.shape[0]}, {int(res.mask.sum())} mask pixels; "
           f"d-BiNI {res.iterations['dbini_iterations']} IRLS / {res.iterations['dbini_cg_iterations']} CG steps; "
           f"mesh {res.mesh.n_vertices} V / {res.mesh.n_faces} F"
-          f"{' (watertight)' if report['watertight'] else ''}")
+          f"{' (watertight)' if report['watertight'] else (' (closed)' if report['closed'] else ' (open)')}")
     for note in inp["notes"]:
         print(f"  note: {note}")
     print(f"wrote to {out}:")

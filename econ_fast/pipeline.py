@@ -150,7 +150,8 @@ class PipelineResult:
     """Result of :func:`reconstruct`.
 
     mesh:        final mesh (after Poisson, largest component, decimation; each if enabled). With
-                 Poisson off it is the (open) soup of sheets + hands + side.
+                 Poisson off it is the (open) soup of sheets + hands + side (the two cleaning stages
+                 act on Poisson output only, as in ECON).
     sheets:      MeshPair (front, back) d-BiNI sheets (after hand removal)
     hands:       the body's hand faces used in the soup, or None
     side:        culled completion mesh, or None
@@ -583,7 +584,7 @@ def reconstruct(normals, body: Optional[Mesh] = None, mask=None, *, camera=None,
         iters["largest_component_faces"] = mesh.n_faces
     timings["largest component"] = time.perf_counter() - t0
     t0 = stage(7)
-    if cfg.decimate and mesh.n_faces > cfg.face_count:
+    if cfg.decimate and cfg.poisson and mesh.n_faces > cfg.face_count:
         mesh, backends["decimate"] = _decimate(mesh, int(cfg.face_count))
     iters["final_faces"] = mesh.n_faces
     iters["final_vertices"] = mesh.n_vertices
