@@ -114,9 +114,11 @@ def check_normals(n: np.ndarray, mask=None, names=("front", "back")):
                          "background must be the zero vector (encoded gray 0.5) or given by --mask")
     for s, name in enumerate(names):
         med = float(np.median(ln[s][fg]))
-        if not 0.85 <= med <= 1.15:
-            raise ValueError(f"{name}: does not look like a normal map encoded as (n+1)/2: median |n| inside "
-                             f"the person is {med:.2f}, expected 1")
+        unit = float((np.abs(ln[s][fg] - 1.0) < 0.1).mean())
+        if not 0.85 <= med <= 1.15 or unit < 0.8:
+            raise ValueError(f"{name}: does not look like a normal map encoded as (n+1)/2: inside the person "
+                             f"the median |n| is {med:.2f} and {100 * unit:.0f}% of the pixels have |n| within 0.1 "
+                             "of 1 (expected: nearly all)")
         nz = float(np.median(n[s][fg][:, 2]))
         if (s == 0 and nz <= 0) or (s == 1 and nz >= 0):
             raise ValueError(f"{name}: the {'front' if s == 0 else 'back'} map has median n_z {nz:+.2f}; ECON's "
