@@ -97,6 +97,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per method for the stage table")
     ap.add_argument("--samples", type=int, default=10000, help="surface samples per mesh for the metrics")
     ap.add_argument("--smoke", action="store_true", help="one 128 px person, Poisson depth 7")
+    ap.add_argument("--part", choices=["all", "stages", "quality"], default="all",
+                    help="only the per-stage table, or only the quality table")
+    ap.add_argument("--offset", type=int, default=0, help="first person of the quality table (to split long runs)")
     ap.add_argument("--json", metavar="OUT", help="append JSON lines here")
     args = ap.parse_args(argv)
     cfg = pipeline.PipelineConfig()
@@ -104,7 +107,7 @@ def main(argv=None) -> int:
         args.size, args.n, args.repeats, args.samples = 128, 1, 1, 2000
         cfg = cfg.replace(poisson_depth=7)
     info = harness.machine_info()
-    set_, source = people(args.n, args.size)
+    set_, source = people(args.n + args.offset, args.size)
     print(f"# pipeline benchmark: {args.size}x{args.size}, {len(set_)} people from {source}")
     import econ_fast
 
@@ -114,17 +117,19 @@ def main(argv=None) -> int:
     # -- per-stage table on the first person ---------------------------------------------------
     c = set_[0]
     rows = []
+    if args.part == "quality":
+        set_ = set_[args.offset:]
+        return _quality(args, cfg, set_, info)
     run_ours(c, cfg.replace(poisson_depth=6))              # warm-up: imports (Open3D), first-touch
-    for label, ctx in (("ours", None), ("reference", _RefSolve)):
-        runs = []
-        for _ in range(args.repeats):
-            if ctx is None:
-                runs.append(run_ours(c, cfg))
-            else:
-                with ctx():
-                    runs.append(run_ours(c, cfg))
-        med = {k: float(np.median([r.timings[k] for r in runs])) for k in runs[0].timings}
-        rows.append((label, med, runs[-1]))
+    runs = {"ours": [], "reference": []}
+    for _ in range(args.repeats):                             # interleaved: load drifts hit both alike
+        runs["ours"].append(run_ours(c, cfg))
+        with _RefSolve():
+            runs["reference"].append(run_ours(c, cfg))
+    for label in ("ours", "reference"):
+        rr = runs[label]
+        med = {k: float(np.median([r.timings[k] for r in rr])) for k in rr[0].timings}
+        rows.append((label, med, rr[-1]))
     stages = list(pipeline.STAGES) + ["total"]
     print(f"\n## per-stage median seconds ({args.repeats} runs), person {c[0]}, "
           f"{int(c[2].sum())} mask pixels per side")
@@ -136,7 +141,12 @@ def main(argv=None) -> int:
         print(f"  {lab}: backends {r.backends}, d-BiNI {r.iterations['dbini_iterations']} IRLS / "
               f"{r.iterations['dbini_cg_iterations']} CG, final {r.mesh.n_faces} faces")
 
-    # -- quality on N people -------------------------------------------------------------------
+    if args.part == "stages":
+        return 0
+    return _quality(args, cfg, set_[args.offset:], info)
+
+
+def _quality(args, cfg, set_, info) -> int:
     qrows = []
     agg = {"ours": [], "reference": []}
     for c in set_:
