@@ -93,6 +93,8 @@ def add_reconstruct(sub):
     s.add_argument("--max-iter", type=int, default=d.max_iter, help="d-BiNI IRLS iterations")
     s.add_argument("--thickness", type=float, default=d.thickness, help="prior inflation per side (crop units)")
     s.add_argument("--no-prior", action="store_true", help="integrate without the body depth prior")
+    s.add_argument("--pixel-center", action="store_true",
+                   help="sheet vertices on pixel centres (default: ECON's pixel corners, half a pixel off)")
     s.add_argument("--no-hands", action="store_true", help="skip SMPL-X hand replacement")
     s.add_argument("--hand-thres", type=float, default=d.hand_thres, help="hand removal distance")
     s.add_argument("--no-side", action="store_true", help="skip side completion from the body")
@@ -117,7 +119,7 @@ def _config(args):
     try:
         return PipelineConfig(k=args.k, lambda_depth=args.lambda_depth, lambda_boundary=args.lambda_boundary,
                               max_iter=args.max_iter, solver=args.solver, thickness=args.thickness,
-                              use_prior=not args.no_prior, hands=not args.no_hands, hand_thres=args.hand_thres,
+                              use_prior=not args.no_prior, pixel_center=args.pixel_center, hands=not args.no_hands, hand_thres=args.hand_thres,
                               side=not args.no_side, side_thres=args.side_thres,
                               side_subdivide=not args.no_subdivide, poisson=not args.no_poisson,
                               poisson_depth=args.poisson_depth, keep_largest=not args.no_largest,

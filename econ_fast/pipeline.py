@@ -49,7 +49,7 @@ import numpy as np
 from .mesh import Mesh, MeshPair
 
 __all__ = ["PipelineConfig", "PipelineResult", "reconstruct", "render_body", "subdivide", "hand_faces",
-           "STAGES"]
+           "poisson_backend", "STAGES"]
 
 STAGES = ("render body", "d-BiNI", "depth to mesh", "hands", "side", "poisson", "largest component",
           "decimate")
@@ -66,7 +66,9 @@ class PipelineConfig:
     [2.8]), ``use_prior`` (False: plain bilateral integration, no body prior).
 
     Depth to mesh [2.6]: ``cut_intersection`` (True), ``max_stretch`` (5, i.e. |n_z| > 0.2),
-    ``min_component`` (0.01, ``clean_floats``).
+    ``min_component`` (0.01, ``clean_floats``), ``pixel_center`` (False: ECON puts each vertex on
+    its pixel's corner, half a pixel off the renderer's pixel centres, ECON_SPEC trap 5; True puts
+    it on the centre, consistent with the body prior and the input maps).
 
     Hands [4.3]: ``hands`` (True; acts only when hand vertices are given), ``hand_thres`` (0.08).
 
@@ -93,6 +95,7 @@ class PipelineConfig:
     cut_intersection: bool = True
     max_stretch: Optional[float] = 5.0
     min_component: Optional[float] = 0.01
+    pixel_center: bool = False
     hands: bool = True
     hand_thres: float = 0.08
     side: bool = True
@@ -131,7 +134,7 @@ class PipelineConfig:
         num("point_weight", 0)
         num("samples_per_node", 0, lo_open=True)
         num("face_count", 4, integer=True)
-        for name in ("use_prior", "cut_intersection", "hands", "side", "side_subdivide", "poisson",
+        for name in ("use_prior", "cut_intersection", "pixel_center", "hands", "side", "side_subdivide", "poisson",
                      "keep_largest", "decimate"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"config.{name} must be True or False, got {getattr(self, name)!r}")
@@ -192,6 +195,18 @@ def _native_poisson():
     except ImportError:
         return None
     return mod if hasattr(mod, "reconstruct") else None
+
+
+def poisson_backend() -> Optional[str]:
+    """Which screened-Poisson implementation :func:`reconstruct` will use: "econ_fast.poisson"
+    (native), "open3d", or None (neither available: switch the stage off)."""
+    if _native_poisson() is not None:
+        return "econ_fast.poisson"
+    try:
+        import open3d  # noqa: F401
+    except ImportError:
+        return None
+    return "open3d"
 
 
 def _poisson(points, normals, *, depth, point_weight, samples_per_node, scale):
@@ -496,7 +511,7 @@ def reconstruct(normals, body: Optional[Mesh] = None, mask=None, *, camera=None,
     t0 = stage(2)
     front, back = dbini.depth_to_mesh(depth, m, K=K, depth_scale=scale, cut_intersection=cfg.cut_intersection,
                                       max_stretch=cfg.max_stretch, min_component=cfg.min_component,
-                                      frame="econ")
+                                      frame="econ", pixel_center=bool(cfg.pixel_center))
     if front.n_faces + back.n_faces == 0:
         raise ValueError("d-BiNI produced no surface (every face was removed as stretched or floating); "
                          "check the normal maps and the mask")

@@ -17,6 +17,8 @@ from econ_fast import cli, gltf, io
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SIZE = 128
 FAST = ["--poisson-depth", "6", "--faces", "4000"]
+needs_poisson = pytest.mark.skipif(__import__("econ_fast.pipeline").pipeline.poisson_backend() is None,
+                                   reason="no screened-Poisson backend (native econ_fast.poisson or open3d)")
 
 SMPLX_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15, 20, 25, 26,
                  20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38, 21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21,
@@ -67,6 +69,7 @@ def check_failed(rc, err, out_dir, *fragments):
     assert not leftovers(os.path.dirname(os.path.abspath(out_dir)))
 
 
+@needs_poisson
 def test_reconstruct_png_body_mask_in_a_subprocess(case, tmp_path):
     d = case["dir"]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -103,6 +106,7 @@ def test_reconstruct_png_body_mask_in_a_subprocess(case, tmp_path):
     assert m["chamfer"] < 2.0 and m["normal_consistency"] > 0.85 and m["unit"] == "cm"
 
 
+@needs_poisson
 def test_reconstruct_npy_8bit_and_ply(case, tmp_path, capsys):
     d = case["dir"]
     rc, out, err = run(["reconstruct", "--front", d / "front.npy", "--back", d / "back.npy", "--body",
@@ -123,6 +127,7 @@ def test_reconstruct_npy_8bit_and_ply(case, tmp_path, capsys):
     assert not (tmp_path / "b" / "side.obj").exists() and not leftovers(tmp_path)
 
 
+@needs_poisson
 def test_reconstruct_from_econ_file(case, tmp_path, capsys):
     from econ_fast import pipeline
 
@@ -181,6 +186,7 @@ def smplx_files(case, tmp_path_factory):
     return d
 
 
+@needs_poisson
 def test_reconstruct_with_smplx(case, smplx_files, tmp_path, capsys):
     d = case["dir"]
     rc, out, err = run(["reconstruct", "--front", d / "front.png", "--back", d / "back.png", "--smplx",
@@ -237,6 +243,7 @@ def ckpt(tmp_path_factory):
     return d, state
 
 
+@needs_poisson
 def test_reconstruct_from_image_and_normal_network(case, ckpt, tmp_path, capsys):
     d, _ = ckpt
     img = np.zeros((SIZE, SIZE, 4), np.uint8)
@@ -290,6 +297,7 @@ def test_checkpoint_with_missing_or_mismatched_keys(case, ckpt, tmp_path, capsys
     check_failed(rc, err, tmp_path / "o", "junk.ckpt")
 
 
+@needs_poisson
 def test_bad_inputs_are_one_line_and_leave_nothing(case, tmp_path, capsys):
     d = case["dir"]
     o = tmp_path / "o"
@@ -362,3 +370,32 @@ def test_evaluate_and_bench_errors(case, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli_pipeline, "find_bench_script", lambda: None)
     rc, out, err = run(["bench"], capsys)
     assert rc == 2 and "source checkout" in err
+
+
+@needs_poisson
+def test_reconstruct_perspective(case, tmp_path, capsys):
+    from econ_fast import pipeline
+    from econ_fast.mesh import Mesh
+
+    flip = np.array([1.0, -1.0, -1.0])                    # crop frame -> OpenCV camera frame, 3 units away
+    gt = Mesh(case["gt"].vertices * flip + [0, 0, 3.0], case["gt"].faces)
+    body = Mesh(case["body"].vertices * flip + [0, 0, 3.0], case["body"].faces)
+    K = np.array([[SIZE, 0, (SIZE - 1) / 2], [0, SIZE, (SIZE - 1) / 2], [0, 0, 1.0]])
+    _, nrm, cov = pipeline.render_body(gt, SIZE, SIZE, K=K, thickness=0.0)
+    m = cov.all(0)
+    for s, name in ((0, "f"), (1, "b")):
+        np.save(tmp_path / f"{name}.npy", np.where(m[..., None], np.nan_to_num(nrm[s]), 0.0))
+    io.write_obj(tmp_path / "body.obj", body)
+    np.savetxt(tmp_path / "K.txt", K)
+    rc, out, err = run(["reconstruct", "--front", tmp_path / "f.npy", "--back", tmp_path / "b.npy", "--body",
+                        tmp_path / "body.obj", "--perspective", tmp_path / "K.txt", "--out", tmp_path / "o", *FAST],
+                       capsys)
+    assert rc == 0, err
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert rep["intrinsics"] == K.tolist() and "OpenCV" in rep["frame"]
+    mesh = io.read_obj(tmp_path / "o" / "mesh.obj")
+    assert abs(np.median(mesh.vertices[:, 2]) - 3.0) < 0.3          # in front of the camera, where the body is
+    rc, out, err = run(["reconstruct", "--front", tmp_path / "f.npy", "--back", tmp_path / "b.npy", "--body",
+                        tmp_path / "body.obj", "--perspective", f"{SIZE},{SIZE},63.5,63.5", "--out", tmp_path / "p",
+                        "--no-poisson", "--pixel-center"], capsys)
+    assert rc == 0, err

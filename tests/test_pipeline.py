@@ -11,6 +11,8 @@ from econ_fast.mesh import Mesh
 from econ_fast.meshquery import PerspectiveCamera
 
 FAST = pipeline.PipelineConfig(poisson_depth=6, face_count=3000)
+needs_poisson = pytest.mark.skipif(pipeline.poisson_backend() is None,
+                                   reason="no screened-Poisson backend (native econ_fast.poisson or open3d)")
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +20,7 @@ def person():
     return pipecases.person(160, seed=1)
 
 
+@needs_poisson
 def test_full_pipeline_is_watertight_and_close_to_ground_truth(person):
     stages = []
     r = pipeline.reconstruct(person["normals"], person["body"], person["mask"],
@@ -49,6 +52,7 @@ def test_prior_matches_econs_depth_convention(person):
     assert np.isnan(prior[:, ~cov[0]]).all()
 
 
+@needs_poisson
 def test_each_stage_can_be_switched_off(person):
     n, b, m = person["normals"], person["body"], person["mask"]
     r = pipeline.reconstruct(n, b, m, config=FAST.replace(poisson=False))
@@ -108,6 +112,7 @@ def test_subdivide_matches_midpoints():
     assert mask[:5].all() and mask.sum() >= 5
 
 
+@needs_poisson
 def test_body_from_econ_prior_and_perspective_camera(person):
     prior, _, _ = pipeline.render_body(person["body"], 160, 160)
     r = pipeline.reconstruct(person["normals"], None, person["mask"], body_depth=prior,
@@ -128,6 +133,7 @@ def test_body_from_econ_prior_and_perspective_camera(person):
     assert m.chamfer < 3.0
 
 
+@needs_poisson
 def test_bad_inputs(person):
     n, b, m = person["normals"], person["body"], person["mask"]
     with pytest.raises(ValueError, match="does not overlap the mask"):
@@ -156,6 +162,7 @@ def test_bad_inputs(person):
         pipeline.reconstruct(n, b, m, config=FAST.replace(point_weight=4.0))
 
 
+@needs_poisson
 def test_adapters_fall_back_to_open3d_and_fast_simplification():
     v, f = meshcases.icosphere(3)
     m = Mesh(v, f)
