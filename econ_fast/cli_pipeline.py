@@ -14,7 +14,6 @@ file is written, so a failure never leaves a half-written result behind.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -463,9 +462,12 @@ def run_evaluate(args) -> int:
 def add_bench(sub):
     p = sub.add_parser("bench", help="run the kernel benchmarks (needs a source checkout)",
                        description="Run benchmarks/run.py of the source checkout this package was imported "
-                                   "from and print its table. Extra arguments go to run.py (e.g. --smoke, "
-                                   "--suite dbini).")
-    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="ARG", help="arguments for benchmarks/run.py")
+                                   "from and print its tables (the options are passed on to it).")
+    p.add_argument("--suite", default=None, help="dbini (kernels, the default 'all') or pipeline (minutes)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per row")
+    p.add_argument("--json", default=None, metavar="OUT", help="append JSON lines to OUT")
+    p.add_argument("--only", default=None, help="subset of the suite's cases (see benchmarks/bm_*.py --help)")
     p.set_defaults(run=run_bench)
 
 
@@ -485,5 +487,11 @@ def run_bench(args) -> int:
     env["OPENBLAS_NUM_THREADS"] = "1"
     root = os.path.dirname(os.path.dirname(script))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    r = subprocess.run([sys.executable, script, *args.rest], env=env)
+    rest = []
+    for opt in ("suite", "repeats", "json", "only"):
+        if getattr(args, opt) is not None:
+            rest += [f"--{opt}", str(getattr(args, opt))]
+    if args.smoke:
+        rest.append("--smoke")
+    r = subprocess.run([sys.executable, script, *rest], env=env)
     return r.returncode

@@ -108,10 +108,10 @@ def read_normal_pair(front_path, back_path, mask: Optional[np.ndarray] = None):
 def check_normals(n: np.ndarray, mask=None, names=("front", "back")):
     """Encoding checks of a (2, H, W, 3) pair (see :func:`read_normal_pair`)."""
     ln = np.linalg.norm(n, axis=-1)
-    fg = (ln > 0.5).all(0) if mask is None else np.asarray(mask, bool)
+    fg = ((ln > 0.5) & (ln < 1.5)).all(0) if mask is None else np.asarray(mask, bool)
     if fg.sum() < 16:
-        raise ValueError(f"{names[0]}: fewer than 16 pixels hold a normal (|n| > 0.5 on both maps); "
-                         "background must be the zero vector (encoded gray 0.5) or given by --mask")
+        raise ValueError(f"{names[0]}: fewer than 16 pixels hold a normal (0.5 < |n| < 1.5 on both maps); "
+                         "the background must be gray (the zero vector), black or white, or given by --mask")
     for s, name in enumerate(names):
         med = float(np.median(ln[s][fg]))
         unit = float((np.abs(ln[s][fg] - 1.0) < 0.1).mean())

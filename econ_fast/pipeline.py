@@ -405,7 +405,8 @@ def _validate_normals(normals, mask):
     n = n.astype(np.float32)
     with np.errstate(invalid="ignore"):
         ln = np.linalg.norm(np.nan_to_num(n), axis=-1)
-    valid = np.isfinite(n).all(-1).all(0) & (ln > 0.5).all(0)
+    # background: the zero vector (ECON's gray), or black / white PNG pixels (|n| = sqrt(3))
+    valid = np.isfinite(n).all(-1).all(0) & ((ln > 0.5) & (ln < 1.5)).all(0)
     if mask is None:
         m = valid
     else:
@@ -417,7 +418,7 @@ def _validate_normals(normals, mask):
         if bad.any():
             r, c = np.argwhere(bad)[0]
             raise ValueError(f"normals: {int(bad.sum())} mask pixels have no valid normal on both sides "
-                             f"(|n| <= 0.5, NaN or zero; first at row {r}, col {c})")
+                             f"(|n| outside (0.5, 1.5) or NaN; first at row {r}, col {c})")
     if m.sum() < 16:
         raise ValueError(f"the mask selects {int(m.sum())} pixels; need at least 16")
     n = np.where(m[None, ..., None], n / np.maximum(ln, 1e-12)[..., None], 0.0).astype(np.float32)
@@ -435,7 +436,8 @@ def reconstruct(normals, body: Optional[Mesh] = None, mask=None, *, camera=None,
         z toward the front camera; back map mirrored left-right in the image).
     body : :class:`econ_fast.mesh.Mesh` body in ECON's crop frame (or the perspective camera's
         frame). Needed for the prior (unless ``body_depth`` is given) and for side completion.
-    mask : (H,W) bool person mask; default: pixels with a valid (|n| > 0.5) normal on both sides.
+    mask : (H,W) bool person mask; default: pixels with a valid (0.5 < |n| < 1.5) normal on both
+        sides (so a gray, black or white background is excluded).
     camera : None (ECON's orthographic cameras) or a :class:`econ_fast.PerspectiveCamera` with
         identity pose.
     body_depth : (2,H,W) prior in d-BiNI's convention (as :func:`render_body` returns it,

@@ -112,6 +112,14 @@ def test_reconstruct_npy_8bit_and_ply(case, tmp_path, capsys):
     rc, out, err = run(["reconstruct", "--front", d / "front.npy", "--back", d / "back.npy", "--body",
                         d / "body.ply", "--out", tmp_path / "a", *FAST], capsys)
     assert rc == 0, err
+    # black background (other estimators' habit) is background too, without a mask
+    black = (np.clip((case["normals"][1] + 1) / 2 * 255 + 0.5, 0, 255)).astype(np.uint8)
+    black[~case["mask"]] = 0
+    io.write_png(tmp_path / "back_black.png", black)
+    rc, out, err = run(["reconstruct", "--front", d / "front.png", "--back", tmp_path / "back_black.png",
+                        "--body", d / "body.obj", "--out", tmp_path / "k", "--no-poisson"], capsys)
+    assert rc == 0, err
+    assert json.loads((tmp_path / "k" / "report.json").read_text())["mask_pixels"] == case["mask"].sum()
     rc, out, err = run(["reconstruct", "--front", d / "front8.png", "--back", d / "back.png", "--body",
                         d / "body.obj", "--mask", d / "mask.png", "--out", tmp_path / "b", "--no-poisson"], capsys)
     assert rc == 0, err
@@ -399,3 +407,39 @@ def test_reconstruct_perspective(case, tmp_path, capsys):
                         tmp_path / "body.obj", "--perspective", f"{SIZE},{SIZE},63.5,63.5", "--out", tmp_path / "p",
                         "--no-poisson", "--pixel-center"], capsys)
     assert rc == 0, err
+
+
+def test_pickled_files_cannot_run_code(tmp_path):
+    from econ_fast import inputs
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    np.save(tmp_path / "evil.npy", np.array({"normal_F": Evil()}, dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="refusing to load"):
+        inputs.load_econ_bni(tmp_path / "evil.npy")
+    assert not (tmp_path / "pwned").exists()
+    np.save(tmp_path / "plain.npy", np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="expected a dict"):
+        inputs.load_econ_bni(tmp_path / "plain.npy")
+
+
+def test_glb_round_trip_and_trimesh_reads_it(tmp_path):
+    from econ_fast.mesh import Mesh
+
+    import meshcases
+
+    m = Mesh(*meshcases.bumpy_sphere(2, seed=1))
+    gltf.write_glb(tmp_path / "m.glb", m)
+    data = (tmp_path / "m.glb").read_bytes()
+    assert data[:4] == b"glTF" and len(data) % 4 == 0
+    back = gltf.read_glb(tmp_path / "m.glb")
+    np.testing.assert_allclose(back.vertices, m.vertices, atol=1e-6)
+    np.testing.assert_array_equal(back.faces, m.faces)
+    np.testing.assert_allclose(np.linalg.norm(back.normals, axis=1), 1.0, atol=1e-6)
+    trimesh = pytest.importorskip("trimesh")
+    t = trimesh.load(tmp_path / "m.glb", force="mesh", process=False)
+    np.testing.assert_allclose(t.vertices, m.vertices, atol=1e-6)
+    with pytest.raises(ValueError, match="empty mesh"):
+        gltf.encode_glb(Mesh(np.zeros((0, 3)), np.zeros((0, 3), int)))
