@@ -49,7 +49,7 @@ import numpy as np
 from .mesh import Mesh, MeshPair
 
 __all__ = ["PipelineConfig", "PipelineResult", "reconstruct", "render_body", "subdivide", "hand_faces",
-           "poisson_backend", "STAGES"]
+           "poisson_backend", "close_surface", "STAGES"]
 
 STAGES = ("render body", "d-BiNI", "depth to mesh", "hands", "side", "poisson", "largest component",
           "decimate")
@@ -390,6 +390,53 @@ def render_body(body: Mesh, H: int, W: int, *, K=None, thickness: float = 0.02, 
 # --------------------------------------------------------------------------------------------
 # The pipeline
 # --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------
+# The pipeline
+# --------------------------------------------------------------------------------------------
+
+def close_surface(parts, config: PipelineConfig = PipelineConfig(), *, timings=None, iterations=None,
+                  backends=None, stage=None):
+    """Stages 6-7 on open meshes (sheets, hands, side...): concatenate them into the soup (its
+    vertices with angle-weighted normals, ECON's ``*_full_soups.ply``), screened Poisson, largest
+    component, decimation, as ``config`` says. Returns ``(mesh, soup)``; fills the optional
+    ``timings`` / ``iterations`` / ``backends`` dicts."""
+    cfg = config
+    timings = {} if timings is None else timings
+    iters = {} if iterations is None else iterations
+    backends = {} if backends is None else backends
+    stage = stage or (lambda i: time.perf_counter())
+    parts = [parts] if isinstance(parts, Mesh) else [p for p in parts if p is not None and p.n_faces]
+    if not parts:
+        raise ValueError("nothing to close: every input mesh is empty")
+    t0 = stage(5)
+    soup = Mesh.concatenate([Mesh(p.vertices.astype(np.float64), p.faces) for p in parts])
+    soup = Mesh(soup.vertices, soup.faces, soup.vertex_normals("angle"))
+    iters["soup_points"] = soup.n_vertices
+    if cfg.poisson:
+        ok = np.linalg.norm(soup.normals, axis=1) > 0
+        mesh, info = _poisson(soup.vertices[ok], soup.normals[ok], depth=int(cfg.poisson_depth),
+                              point_weight=cfg.point_weight, samples_per_node=cfg.samples_per_node,
+                              scale=cfg.poisson_scale)
+        backends["poisson"] = info["backend"]
+        iters["poisson_faces"] = mesh.n_faces
+        if mesh.n_faces == 0:
+            raise RuntimeError("Poisson reconstruction returned an empty mesh")
+    else:
+        mesh = Mesh(soup.vertices, soup.faces)
+    timings["poisson"] = time.perf_counter() - t0
+    t0 = stage(6)
+    if cfg.keep_largest and cfg.poisson:
+        mesh, backends["largest component"] = _keep_largest(mesh)
+        iters["largest_component_faces"] = mesh.n_faces
+    timings["largest component"] = time.perf_counter() - t0
+    t0 = stage(7)
+    if cfg.decimate and cfg.poisson and mesh.n_faces > cfg.face_count:
+        mesh, backends["decimate"] = _decimate(mesh, int(cfg.face_count))
+    iters["final_faces"] = mesh.n_faces
+    iters["final_vertices"] = mesh.n_vertices
+    timings["decimate"] = time.perf_counter() - t0
+    return mesh, soup
+
 
 def _validate_normals(normals, mask):
     from .mesh import to_numpy
@@ -575,37 +622,10 @@ def reconstruct(normals, body: Optional[Mesh] = None, mask=None, *, camera=None,
         iters["side_faces"] = side.n_faces
     timings["side"] = time.perf_counter() - t0
 
-    # 6. Poisson -----------------------------------------------------------------------------
-    t0 = stage(5)
+    # 6.-7. Poisson and cleaning ------------------------------------------------------------
     soup_parts = [p for p in (hands, front, back, side) if p is not None and p.n_faces]
-    soup = Mesh.concatenate([Mesh(p.vertices.astype(np.float64), p.faces) for p in soup_parts])
-    soup = Mesh(soup.vertices, soup.faces, soup.vertex_normals("angle"))
-    iters["soup_points"] = soup.n_vertices
-    if cfg.poisson:
-        ok = np.linalg.norm(soup.normals, axis=1) > 0
-        mesh, info = _poisson(soup.vertices[ok], soup.normals[ok], depth=int(cfg.poisson_depth),
-                              point_weight=cfg.point_weight, samples_per_node=cfg.samples_per_node,
-                              scale=cfg.poisson_scale)
-        backends["poisson"] = info["backend"]
-        iters["poisson_faces"] = mesh.n_faces
-        if mesh.n_faces == 0:
-            raise RuntimeError("Poisson reconstruction returned an empty mesh")
-    else:
-        mesh = Mesh(soup.vertices, soup.faces)
-    timings["poisson"] = time.perf_counter() - t0
-
-    # 7. cleaning ----------------------------------------------------------------------------
-    t0 = stage(6)
-    if cfg.keep_largest and cfg.poisson:
-        mesh, backends["largest component"] = _keep_largest(mesh)
-        iters["largest_component_faces"] = mesh.n_faces
-    timings["largest component"] = time.perf_counter() - t0
-    t0 = stage(7)
-    if cfg.decimate and cfg.poisson and mesh.n_faces > cfg.face_count:
-        mesh, backends["decimate"] = _decimate(mesh, int(cfg.face_count))
-    iters["final_faces"] = mesh.n_faces
-    iters["final_vertices"] = mesh.n_vertices
-    timings["decimate"] = time.perf_counter() - t0
+    mesh, soup = close_surface(soup_parts, cfg, timings=timings, iterations=iters, backends=backends,
+                               stage=lambda i: stage(i))
     timings["total"] = time.perf_counter() - t_all
     if progress is not None:
         progress("done", len(STAGES), len(STAGES))
