@@ -443,3 +443,16 @@ def test_glb_round_trip_and_trimesh_reads_it(tmp_path):
     np.testing.assert_allclose(t.vertices, m.vertices, atol=1e-6)
     with pytest.raises(ValueError, match="empty mesh"):
         gltf.encode_glb(Mesh(np.zeros((0, 3)), np.zeros((0, 3), int)))
+
+
+@needs_poisson
+def test_demo_closes_the_sheets(tmp_path, capsys):
+    rc, out, err = run(["demo", "--out", tmp_path / "d", "--poisson-depth", "7", "--preview-size", "96"], capsys)
+    assert rc == 0, err
+    rep = json.loads((tmp_path / "d" / "report.json").read_text())
+    assert "mesh.obj" in rep["files"] and rep["backends"]["poisson"] in ("econ_fast.poisson", "open3d")
+    mesh = io.read_obj(tmp_path / "d" / "mesh.obj")
+    assert len(mesh.boundary_edges()) == 0 and mesh.n_faces == rep["meshes"]["mesh"]["faces"]
+    assert gltf.read_glb(tmp_path / "d" / "mesh.glb").n_faces == mesh.n_faces
+    rc, out, err = run(["demo", "--out", tmp_path / "e", "--no-poisson", "--preview-size", "96"], capsys)
+    assert rc == 0 and not (tmp_path / "e" / "mesh.obj").exists()
