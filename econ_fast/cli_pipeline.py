@@ -213,8 +213,6 @@ def _publish(tmp, out):
 
 def _load_inputs(args, mode, K):
     """-> dict(normals, mask, body, hand_vertices, body_depth, image, notes)."""
-    import numpy as np
-
     from . import inputs
 
     res = {"normals": None, "mask": None, "body": None, "hand_vertices": None, "body_depth": None, "notes": []}

@@ -16,7 +16,6 @@ Every failure is a ``ValueError`` (or ``FileNotFoundError``) whose message names
 """
 from __future__ import annotations
 
-import io as _io
 import os
 import pickle
 from typing import Optional
