@@ -191,7 +191,10 @@ class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in _SAFE:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays and plain containers)")
+        hint = "; save torch tensors as numpy arrays (e.g. np.savez with .cpu().numpy())" \
+            if module.split(".")[0] == "torch" else ""
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays and plain containers "
+                                     f"are read from pickled files){hint}")
 
 
 def load_pickled_npy(path, what: str):
