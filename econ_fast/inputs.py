@@ -187,10 +187,23 @@ _SAFE = {
 }
 
 
+def _torch_storage_from_bytes(b):
+    """What a plainly pickled torch tensor's storage calls, but through torch's weights-only loader."""
+    import io as _bio
+
+    import torch
+
+    return torch.load(_bio.BytesIO(b), weights_only=True)
+
+
 class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in _SAFE:
             return super().find_class(module, name)
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):       # ECON's dicts may hold CPU tensors
+            return super().find_class(module, name)
+        if (module, name) == ("torch.storage", "_load_from_bytes"):
+            return _torch_storage_from_bytes
         hint = "; save torch tensors as numpy arrays (e.g. np.savez with .cpu().numpy())" \
             if module.split(".")[0] == "torch" else ""
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays and plain containers "
@@ -289,7 +302,10 @@ def load_smplx_params(path) -> dict:
             if required:
                 raise ValueError(f"--smplx {path}: missing parameter {k!r} ({size} numbers); keys found: {sorted(d)}")
             continue
-        a = np.asarray(d[k])
+        a = d[k]
+        if type(a).__module__.split(".")[0] == "torch":
+            a = a.detach().cpu().numpy()
+        a = np.asarray(a)
         if a.dtype.kind not in "fiu":
             raise ValueError(f"--smplx {path}: parameter {k!r} must be numeric, got dtype {a.dtype}")
         a = a.astype(np.float64)

@@ -205,8 +205,10 @@ def test_reconstruct_with_smplx(case, smplx_files, tmp_path, capsys):
     assert "hands.obj" in rep["files"] and "body.obj" in rep["files"] and rep["iterations"]["hand_faces"] > 0
     body = io.read_obj(tmp_path / "a" / "body.obj")
     np.testing.assert_allclose(body.vertices[:case["body"].n_vertices], case["body"].vertices, atol=1e-5)
-    # ECON's pickled dict format works too
-    z = dict(np.load(smplx_files / "params.npz"))
+    # ECON's pickled dict format works too, with CPU torch tensors in it (rebuilt by torch's weights-only loader)
+    import torch
+
+    z = {k: torch.from_numpy(v) for k, v in np.load(smplx_files / "params.npz").items()}
     np.save(tmp_path / "p.npy", z, allow_pickle=True)
     rc, out, err = run(["reconstruct", "--front", d / "front.png", "--back", d / "back.png", "--smplx",
                         tmp_path / "p.npy", "--smplx-model", smplx_files / "models" / "smplx", "--out",
