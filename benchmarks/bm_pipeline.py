@@ -47,11 +47,18 @@ def people(n: int, size: int):
     except ImportError:
         synthetic = None
     out = []
-    if synthetic is not None and hasattr(synthetic, "make_set"):
-        for i, s in enumerate(synthetic.make_set(n, size=size)):
-            out.append((f"synthetic-{i}", np.asarray(s.normals, np.float32), np.asarray(s.mask, bool).all(0)
-                        if np.asarray(s.mask).ndim == 3 else np.asarray(s.mask, bool), s.body, s.clothed))
-        return out, "econ_fast.synthetic.make_set"
+    if synthetic is not None and (hasattr(synthetic, "make_set") or hasattr(synthetic, "generate")):
+        try:
+            items = list(synthetic.make_set(n, size=size))
+            src = "econ_fast.synthetic.make_set"
+        except (AttributeError, TypeError):
+            items = [synthetic.generate(i, size) for i in range(n)]
+            src = "econ_fast.synthetic.generate"
+        for i, s in enumerate(items):
+            m = np.asarray(s.mask, bool)
+            out.append((f"synthetic-{i}", np.asarray(s.normals, np.float32), m.all(0) if m.ndim == 3 else m,
+                        s.body, s.clothed))
+        return out, src
     import pipecases
 
     for i in range(n):

@@ -176,3 +176,19 @@ def test_adapters_fall_back_to_open3d_and_fast_simplification():
     two = Mesh.concatenate([m, Mesh(v * 0.1 + 5, f[:10])])
     big, _ = pipeline._keep_largest(two)
     assert big.n_faces == m.n_faces
+
+
+@needs_poisson
+def test_non_square_image(person):
+    from econ_fast import render_depth_normals
+    from econ_fast.meshquery import OrthographicCamera
+
+    gt = person["gt"]
+    H, W = 160, 128                                      # x spans [-W/H, W/H], y spans [-1, 1]
+    cams = [OrthographicCamera(v, extent=(-W / H, W / H, -1, 1)) for v in ("front", "back")]
+    r = render_depth_normals(gt.vertices, gt.faces, cams, (H, W))
+    m = np.asarray(r.mask).all(0)
+    n = np.where(m[None, ..., None], np.nan_to_num(np.asarray(r.normals)), 0.0).astype(np.float32)
+    res = pipeline.reconstruct(n, person["body"], m, config=FAST)
+    assert res.depth.shape == (2, H, W)
+    assert metrics.evaluate(res.mesh, gt, n_samples=2000, normal_images=False).chamfer < 1.5
