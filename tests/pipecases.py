@@ -30,13 +30,45 @@ def offset(mesh: Mesh, d: float) -> Mesh:
     return Mesh(mesh.vertices + d * mesh.vertex_normals("angle"), mesh.faces)
 
 
-def person(size: int = 128, seed: int = 0, cloth: float = 0.015, noise: float = 0.0, pose: float = 0.0):
+def skirt(y_top=0.0, y_bot=-0.45, zc=-0.1, r_top=(0.23, 0.15), r_bot=(0.34, 0.24), n_around=96, n_rows=24):
+    """An open flared skirt (elliptic frustum without caps, outward winding) and a function telling
+    whether points are inside its volume."""
+    t = np.linspace(0.0, 1.0, n_rows)
+    th = np.linspace(0.0, 2 * np.pi, n_around, endpoint=False)
+    rx = r_top[0] + (r_bot[0] - r_top[0]) * t
+    rz = r_top[1] + (r_bot[1] - r_top[1]) * t
+    y = y_top + (y_bot - y_top) * t
+    V = np.stack([rx[:, None] * np.cos(th)[None], np.repeat(y[:, None], n_around, 1),
+                  zc + rz[:, None] * np.sin(th)[None]], -1).reshape(-1, 3)
+    i, j = np.mgrid[0:n_rows - 1, 0:n_around]
+    a = i * n_around + j
+    b = i * n_around + (j + 1) % n_around
+    c = a + n_around
+    d = b + n_around
+    F = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3), np.stack([b, c, d], -1).reshape(-1, 3)])
+
+    def inside(P):
+        tt = (y_top - P[:, 1]) / (y_top - y_bot)
+        ok = (tt >= 0) & (tt <= 1)
+        ex = r_top[0] + (r_bot[0] - r_top[0]) * tt
+        ez = r_top[1] + (r_bot[1] - r_top[1]) * tt
+        return ok & ((P[:, 0] / ex) ** 2 + ((P[:, 2] - zc) / ez) ** 2 < 1)
+
+    m = Mesh(V, F)
+    if np.mean(m.face_normals()[:, 0] * m.vertices[m.faces[:, 0], 0]) < 0:      # make it face outward
+        m = Mesh(V, F[:, ::-1])
+    return m, inside
+
+
+def person(size: int = 128, seed: int = 0, cloth: float = 0.015, noise: float = 0.0, pose: float = 0.0,
+           loose: bool = False):
     """Dict with ``normals`` (2,H,W,3) float32 (ECON convention, back mirrored), ``mask``, ``body``
     (Mesh, crop frame), ``gt`` (clothed Mesh), ``hand_vertices`` (body vertices with |x| beyond the
     hips' width at hand height: a stand-in for SMPL-X's hand segmentation).
 
     ``seed`` varies the clothing (wrinkle phase) and ``pose`` rotates the person about y (radians),
-    so a set of cases differs."""
+    so a set of cases differs. ``loose`` adds a flared skirt from the hips to the knees that leaves
+    the body (the ground truth is then the skirt plus the clothed body outside it)."""
     rng = np.random.default_rng(seed)
     base = anny()
     if pose:
@@ -50,6 +82,17 @@ def person(size: int = 128, seed: int = 0, cloth: float = 0.015, noise: float = 
     wr = 0.006 * np.sin(k[0] * v[:, 0] + ph[0]) * np.sin(k[1] * v[:, 1] + ph[1]) * np.cos(k[2] * v[:, 2] + ph[2])
     gt = Mesh(v + (cloth + wr)[:, None] * nrm, base.faces)
     body = offset(base, -0.005)
+    if loose:
+        # a flared skirt leaving the body; the GT is what can be seen: the skirt plus the clothed
+        # body outside it (ECON reconstructs the legs under the skirt from the body, hidden)
+        sk, inside = skirt()
+        if pose:
+            sk = Mesh(sk.vertices @ R.T, sk.faces)
+            Rinv = R.T
+            inside0 = inside
+            inside = lambda P: inside0(P @ Rinv.T)          # noqa: E731
+        keepf = ~inside(gt.vertices)[gt.faces].all(1)
+        gt = Mesh.concatenate([gt.submesh(keepf), sk])
     r = render_depth_normals(gt.vertices.astype(np.float32), gt.faces, "frontback", size)
     n = np.nan_to_num(np.asarray(r.normals, np.float32))
     mask = np.asarray(r.mask, bool).all(0)
