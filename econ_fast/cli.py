@@ -205,6 +205,8 @@ def _run_demo(args) -> int:
     if closed is not None:
         print(f"  closed mesh (Poisson depth {args.poisson_depth}, {closed_info.get('poisson')}): "
               f"{closed.n_vertices} V / {closed.n_faces} F")
+    elif not args.no_poisson:
+        print("  closed mesh skipped: no screened-Poisson backend (build econ_fast.poisson, or pip install open3d)")
     print(f"wrote to {out}:")
     for f in report["files"]:
         print(f"  {os.path.join(out, f)}")
