@@ -331,6 +331,7 @@ def load_smplx_params(path) -> dict:
 
 # SMPL-X joints of the hands: wrists 20, 21 and the 30 finger joints 25..54 (standard SMPL-X order).
 HAND_JOINTS = np.array([20, 21] + list(range(25, 55)))
+EYE_JOINTS = np.array([23, 24])
 
 
 def _import_smplx():
@@ -345,9 +346,11 @@ def _import_smplx():
 
 def smplx_body(params: dict, model_dir, *, gender: str = "neutral"):
     """The SMPL-X body of ``params`` (see :func:`load_smplx_params`) in ECON's crop frame
-    (``(v + transl) * scale`` with y and z flipped, ECON ``apps/infer.py``), and the (V,) bool mask of
-    hand vertices (those whose largest skinning weight belongs to a wrist or finger joint; ECON
-    uses its hand segmentation file, which is not redistributable)."""
+    (``(v + transl) * scale`` with y and z flipped, ECON ``apps/infer.py``), without the eyeball
+    faces (ECON removes them too), and the (V,) bool mask of hand vertices (those whose largest
+    skinning weight belongs to a wrist or finger joint; ECON uses its hand segmentation file, which
+    is not redistributable). ECON runs PIXIE's own SMPL-X layer; the ``smplx`` package implements
+    the same model."""
     smplx = _import_smplx()
     import torch
 
@@ -376,5 +379,12 @@ def smplx_body(params: dict, model_dir, *, gender: str = "neutral"):
     v = (v + t) * s * np.array([1.0, -1.0, -1.0])
     faces = np.asarray(model.faces, np.int64)
     w = model.lbs_weights.detach().numpy()
-    hand = np.isin(np.argmax(w, axis=1), HAND_JOINTS) if w.shape[1] > HAND_JOINTS.max() else np.zeros(len(v), bool)
-    return Mesh(v, faces), hand
+    if w.shape[1] <= HAND_JOINTS.max():
+        return Mesh(v, faces), np.zeros(len(v), bool)
+    top = np.argmax(w, axis=1)
+    # ECON drops the eyeballs (separate closed shells inside the head) from the completion mesh;
+    # their vertices are the ones driven by the eye joints 23 and 24. Their faces go, the vertices
+    # stay (unreferenced) so vertex indices keep SMPL-X's numbering.
+    eye = np.isin(top, EYE_JOINTS)
+    faces = faces[~eye[faces].all(1)]
+    return Mesh(v, faces), np.isin(top, HAND_JOINTS)

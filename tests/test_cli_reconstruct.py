@@ -171,6 +171,9 @@ def fake_smplx_model(path, body, hand_vertices):
     w[:, 0] = 1
     w[:nb][hand_vertices] = 0
     w[:nb][hand_vertices, 20] = 1
+    eyes = np.flatnonzero(body.vertices[:, 1] > 0.86)           # a stand-in eyeball: the crown, joint 23
+    w[eyes] = 0
+    w[eyes, 23] = 1
     jr = np.zeros((J, V), np.float32)
     jr[:, 0] = 1
     np.savez_compressed(
@@ -205,6 +208,12 @@ def test_reconstruct_with_smplx(case, smplx_files, tmp_path, capsys):
     assert "hands.obj" in rep["files"] and "body.obj" in rep["files"] and rep["iterations"]["hand_faces"] > 0
     body = io.read_obj(tmp_path / "a" / "body.obj")
     np.testing.assert_allclose(body.vertices[:case["body"].n_vertices], case["body"].vertices, atol=1e-5)
+    eyes = case["body"].vertices[:, 1] > 0.86
+    assert eyes.any()
+    full = np.zeros(10475, bool)
+    full[:case["body"].n_vertices] = eyes
+    assert not full[body.faces].all(1).any()                   # eyeball faces are gone
+    assert len(body.faces) == (~eyes[case["body"].faces].all(1)).sum()
     # ECON's pickled dict format works too, with CPU torch tensors in it (rebuilt by torch's weights-only loader)
     import torch
 
