@@ -15,7 +15,9 @@ Suites (cases from benchmarks/poisson_cases.py, seeded):
 
 Every (method, case, depth) runs in a fresh Python process that loads the points from ``.npy``,
 imports its library, notes its peak RSS (VmHWM), runs the warm-up and timed calls, reports its
-peak RSS again and saves the mesh for the parent to score. So memory figures are comparable
+peak RSS again and saves the mesh for the parent to score. "CPU s" is the median user + system
+time of the process per timed call (all threads): on a shared machine it moves less than the wall
+time, and CPU / wall shows how much of the two cores a method used. So memory figures are comparable
 (same inputs, no parent state) and each library's own allocations are the difference.
 
 Same thread count for all: ``--threads`` (default 2) for ours (``econ_fast.set_num_threads``) and
@@ -71,11 +73,12 @@ SMOKE = {"n": 20_000, "depths": (6, 7), "quality_depth": 7, "scaling_n": (5_000,
 
 COLUMNS = [
     ("suite", "suite"), ("method", "method"), ("depth", "depth"), ("median", "median s"), ("iqr", "IQR s"),
-    ("vs_pp2", "x vs pypoisson2"), ("vs_o3d", "x vs Open3D"), ("rss", "peak RSS MiB (+ over inputs)"),
+    ("cpu", "CPU s"), ("vs_pp2", "x vs pypoisson2"), ("vs_o3d", "x vs Open3D"), ("rss", "peak RSS MiB (+ over inputs)"),
     ("chamfer", "Chamfer (1e-4)"), ("faces", "faces"), ("wt", "watertight / manifold"), ("check", "check"),
 ]
 SCALING_COLUMNS = [
     ("method", "method"), ("n", "points"), ("depth", "depth"), ("median", "median s"), ("iqr", "IQR s"),
+    ("cpu", "CPU s"),
     ("faces", "faces"), ("nodes", "octree nodes"), ("us_per_node", "us / node"), ("ns_per_face", "us / face"),
     ("rss", "peak RSS MiB"), ("chamfer", "Chamfer (1e-4)"), ("wt", "watertight / manifold"),
 ]
@@ -165,7 +168,7 @@ def make_runner(method: str, depth: int, threads: int):
 
 # The child: fresh interpreter, loads inputs, baseline RSS, runs, peak RSS, saves the mesh.
 _CHILD = """
-import os, sys, json
+import os, sys, json, resource
 sys.path[:0] = [{root!r}, {here!r}]
 import numpy as np
 from harness import bench, vm_hwm_mib
@@ -174,7 +177,15 @@ p = np.load(os.path.join({case_dir!r}, "points.npy"))
 n = np.load(os.path.join({case_dir!r}, "normals.npy"))
 run = bm_poisson.make_runner({method!r}, {depth!r}, {threads!r})
 base = vm_hwm_mib()
-st = bench(lambda: (lambda: run(p, n)), warmup={warmup!r}, repeats={repeats!r})
+cpu = []
+def timed():
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    out = run(p, n)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+    return out
+st = bench(lambda: timed, warmup={warmup!r}, repeats={repeats!r})
+st["cpu_times"] = cpu[{warmup!r}:]
 v, f, extra = st.pop("result")
 np.save(os.path.join({out_dir!r}, "vertices.npy"), np.asarray(v, np.float64))
 np.save(os.path.join({out_dir!r}, "faces.npy"), np.asarray(f, np.int64))
@@ -258,6 +269,7 @@ class Runner:
             for m, r in recs.items():
                 row = {"suite": suite, "method": _method_label(m, self.args), "depth": depth,
                        "median": _fmt_s(r["median"]), "iqr": _fmt_s(r["iqr"]),
+                       "cpu": _fmt_s(float(np.median(r["cpu_times"]))),
                        "rss": f"{r['peak_mib']:.0f} (+{r['peak_mib'] - r['baseline_mib']:.0f})",
                        "chamfer": _chamfer_cell(r["quality"]), "faces": r["mesh"]["faces"],
                        "wt": f"{_yn(r['mesh']['watertight'])} / {_yn(r['mesh']['manifold'])}"}
@@ -310,7 +322,8 @@ class Runner:
                 nodes = r["extra"].get("nodes")
                 self.scaling_rows.append({
                     "method": _method_label(m, self.args), "n": n, "depth": d, "median": _fmt_s(r["median"]),
-                    "iqr": _fmt_s(r["iqr"]), "faces": r["mesh"]["faces"], "nodes": "" if nodes is None else nodes,
+                    "iqr": _fmt_s(r["iqr"]), "cpu": _fmt_s(float(np.median(r["cpu_times"]))),
+                    "faces": r["mesh"]["faces"], "nodes": "" if nodes is None else nodes,
                     "us_per_node": "" if not nodes else f"{r['median'] / nodes * 1e6:.2f}",
                     "ns_per_face": f"{r['median'] / max(r['mesh']['faces'], 1) * 1e6:.2f}",
                     "rss": f"{r['peak_mib']:.0f}", "chamfer": _chamfer_cell(r["quality"]),
