@@ -80,7 +80,7 @@ SCALING_COLUMNS = [
     ("method", "method"), ("n", "points"), ("depth", "depth"), ("median", "median s"), ("iqr", "IQR s"),
     ("cpu", "CPU s"),
     ("faces", "faces"), ("nodes", "octree nodes"), ("us_per_node", "us / node"), ("ns_per_face", "us / face"),
-    ("rss", "peak RSS MiB"), ("chamfer", "Chamfer (1e-4)"), ("wt", "watertight / manifold"),
+    ("rss", "peak RSS MiB"), ("chamfer", "Chamfer (1e-4)"), ("wt", "watertight / manifold"), ("check", "check"),
 ]
 
 
@@ -298,7 +298,8 @@ class Runner:
         for name in self.args.quality_cases:
             if name == "sandwich":
                 c = pc.sandwich(self.sizes["sandwich_size"], seed=0)
-                label = f"quality: sandwich {c.n_points // 1000}k ({c.info['sheet_points']} sheet + {c.info['side_points']} side)"
+                label = (f"quality: sandwich {c.n_points // 1000}k ({c.info['sheet_points']} sheet + "
+                         f"{c.info['side_points']} side)")
             else:
                 c = pc.make_case(name, self.sizes["n"], seed=0)
                 label = f"quality: {name} {c.n_points // 1000}k"
@@ -316,8 +317,9 @@ class Runner:
                 try:
                     r = self.measure(m, c, d, self.args.scaling_repeats, 0)
                 except Exception as e:
+                    msg = str(e).strip().splitlines()[-1][:120]
                     self.scaling_rows.append({"method": m, "n": n, "depth": d,
-                                              "wt": f"FAIL: {type(e).__name__}: {str(e).strip().splitlines()[-1][:120]}"})
+                                              "check": f"FAIL: {type(e).__name__}: {msg}"})
                     continue
                 nodes = r["extra"].get("nodes")
                 self.scaling_rows.append({
@@ -327,7 +329,9 @@ class Runner:
                     "us_per_node": "" if not nodes else f"{r['median'] / nodes * 1e6:.2f}",
                     "ns_per_face": f"{r['median'] / max(r['mesh']['faces'], 1) * 1e6:.2f}",
                     "rss": f"{r['peak_mib']:.0f}", "chamfer": _chamfer_cell(r["quality"]),
-                    "wt": f"{_yn(r['mesh']['watertight'])} / {_yn(r['mesh']['manifold'])}"})
+                    "wt": f"{_yn(r['mesh']['watertight'])} / {_yn(r['mesh']['manifold'])}",
+                    "check": ("ok" if m != "ours" or (r["mesh"]["watertight"] and r["mesh"]["manifold"])
+                              else "FAIL: not watertight and manifold")})
                 self.jl.write({"type": "scaling", **{k: v for k, v in r.items()}, "threads": self.args.threads})
             # free the case directory: 3M points are 144 MB on disk
             shutil.rmtree(self.case_dir(c), ignore_errors=True)
@@ -382,7 +386,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=0,
                     help="untimed calls before the timed ones (default 0: each call is seconds and has no JIT)")
     ap.add_argument("--depths", type=_csv_ints, default=None, help="speed-suite depths (default 8,9,10)")
-    ap.add_argument("--case", default="blob", choices=["blob", "sphere"], help="the smooth case of the speed and scaling suites")
+    ap.add_argument("--case", default="blob", choices=["blob", "sphere"],
+                    help="the smooth case of the speed and scaling suites")
     ap.add_argument("--quality-depth", type=int, default=None, help="depth of the quality suite (default 10)")
     ap.add_argument("--quality-cases", default="sphere,sandwich,noisy")
     ap.add_argument("--quality-repeats", type=int, default=1)
@@ -458,7 +463,8 @@ def main(argv=None) -> int:
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; Chamfer in units of 1e-4, mean of both "
           f"directions, exact point-to-triangle distances, {sizes['chamfer_samples']} samples each way)")
     rows = run.scaling_rows if args.scaling else run.rows
-    bad = [r for r in rows if str(r.get("check", "")).startswith("FAIL") and str(r.get("method", "")).startswith("ours")]
+    bad = [r for r in rows
+           if str(r.get("check", "")).startswith("FAIL") and str(r.get("method", "")).startswith("ours")]
     return 1 if bad else 0
 
 

@@ -191,6 +191,9 @@ def test_decimate_preserve_border_keeps_open_boundary():
     a, b, c, d = idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[1:, 1:].ravel(), idx[:-1, 1:].ravel()
     m = Mesh(v, np.concatenate([np.stack([a, b, c], 1), np.stack([a, c, d], 1)]))
     out = meshops.decimate(m, 200, preserve_border=True)
-    on_border = lambda p: np.isclose(p[:, 0], 0) | np.isclose(p[:, 0], 1) | np.isclose(p[:, 1], 0) | np.isclose(p[:, 1], 1)  # noqa: E731
+
+    def on_border(p):
+        return np.isclose(p[:, 0], 0) | np.isclose(p[:, 0], 1) | np.isclose(p[:, 1], 0) | np.isclose(p[:, 1], 1)
+
     assert on_border(out.vertices).sum() == on_border(m.vertices).sum() == 4 * (n - 1)
     assert out.n_faces < m.n_faces
