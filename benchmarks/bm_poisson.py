@@ -79,7 +79,7 @@ COLUMNS = [
 SCALING_COLUMNS = [
     ("method", "method"), ("n", "points"), ("depth", "depth"), ("median", "median s"), ("iqr", "IQR s"),
     ("cpu", "CPU s"),
-    ("faces", "faces"), ("nodes", "octree nodes"), ("us_per_node", "us / node"), ("ns_per_face", "us / face"),
+    ("faces", "faces"), ("nodes", "octree nodes"), ("us_per_node", "us / node"), ("us_per_face", "us / face"),
     ("rss", "peak RSS MiB"), ("chamfer", "Chamfer (1e-4)"), ("wt", "watertight / manifold"), ("check", "check"),
 ]
 
@@ -327,7 +327,7 @@ class Runner:
                     "iqr": _fmt_s(r["iqr"]), "cpu": _fmt_s(float(np.median(r["cpu_times"]))),
                     "faces": r["mesh"]["faces"], "nodes": "" if nodes is None else nodes,
                     "us_per_node": "" if not nodes else f"{r['median'] / nodes * 1e6:.2f}",
-                    "ns_per_face": f"{r['median'] / max(r['mesh']['faces'], 1) * 1e6:.2f}",
+                    "us_per_face": f"{r['median'] / max(r['mesh']['faces'], 1) * 1e6:.2f}",
                     "rss": f"{r['peak_mib']:.0f}", "chamfer": _chamfer_cell(r["quality"]),
                     "wt": f"{_yn(r['mesh']['watertight'])} / {_yn(r['mesh']['manifold'])}",
                     "check": ("ok" if m != "ours" or (r["mesh"]["watertight"] and r["mesh"]["manifold"])
