@@ -23,10 +23,10 @@ time, and CPU / wall shows how much of the two cores a method used. So memory fi
 Same thread count for all: ``--threads`` (default 2) for ours (``econ_fast.set_num_threads``) and
 Open3D (``n_threads``); pypoisson2 has no thread setting and always uses
 ``std::thread::hardware_concurrency()`` threads (its ``ThreadPool``), so the header warns when that
-differs from ``--threads``. ``OMP_WAIT_POLICY=passive`` is set in every child by default
-(``--omp-wait-policy``): on this shared 2-core machine PoissonRecon's spinning OpenMP threads
-collapse when another process holds a core (measured: depth 8, 31 s active vs 4.5 s passive), and
-a benchmark should give the peers their best setting. Parameters are ECON's (Open3D's defaults,
+differs from ``--threads``. ``OMP_WAIT_POLICY=passive`` is set for pypoisson2's child by default
+(``--omp-wait-policy auto``): on this shared 2-core machine PoissonRecon's spinning OpenMP threads
+collapse when another process holds a core (measured at depth 8: 31-75 s active vs 4.5-9 s
+passive), and a benchmark should give each peer its best setting (Open3D was no faster passive). Parameters are ECON's (Open3D's defaults,
 ECON_SPEC 4.4): degree 1, point weight 2, samples per node 1.5, scale 1.1, full depth 5, 8 solver
 iterations, CG accuracy 1e-3, Neumann boundary.
 
@@ -193,11 +193,21 @@ print(json.dumps({{"stats": st, "baseline_mib": base, "peak_mib": vm_hwm_mib(), 
 """
 
 
+def _wait_policy(method, option):
+    """OMP_WAIT_POLICY for a method's child: "auto" gives each its faster setting on a shared
+    machine (measured at depth 8 under load: PoissonRecon 41-75 s active vs 8-9 s passive; Open3D
+    6.3-8.5 s default vs 9.2-9.7 s passive; ours does not use OpenMP)."""
+    if option != "auto":
+        return option
+    return "passive" if method == "pypoisson2" else "default"
+
+
 def run_child(method, depth, case_dir, args, repeats, warmup):
     out_dir = tempfile.mkdtemp(prefix="bm_poisson_out_")
     env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": str(args.threads)}
-    if args.omp_wait_policy != "default":
-        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    policy = _wait_policy(method, args.omp_wait_policy)
+    if policy != "default":
+        env["OMP_WAIT_POLICY"] = policy
     code = _CHILD.format(root=_ROOT, here=_HERE, case_dir=case_dir, method=method, depth=depth,
                          threads=args.threads, warmup=warmup, repeats=repeats, out_dir=out_dir)
     try:
@@ -285,7 +295,7 @@ class Runner:
                 self.rows.append(row)
                 self.jl.write({"type": "result", "suite": suite, **{k: v for k, v in r.items() if k != "times"},
                                "times": r["times"], "threads": self.args.threads,
-                               "omp_wait_policy": self.args.omp_wait_policy})
+                               "omp_wait_policy": _wait_policy(m, self.args.omp_wait_policy)})
 
     # ---------------------------------------------------------------------------------------
     def speed(self):
@@ -399,7 +409,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scaling-peers", action="store_true", help="also time the peers in the scaling suite")
     ap.add_argument("--scaling-repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--omp-wait-policy", default="passive", choices=["passive", "active", "default"])
+    ap.add_argument("--omp-wait-policy", default="auto", choices=["auto", "passive", "active", "default"],
+                    help="OMP_WAIT_POLICY in the children; auto: passive for pypoisson2, unset for the others")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per child process")
     ap.add_argument("--json", default=None, metavar="OUT", help="append JSON lines (machine header + rows)")
     args = ap.parse_args(argv)
@@ -435,7 +446,7 @@ def main(argv=None) -> int:
     print(f"- econ_fast {info.get('econ_fast')} (git {info['git_commit']}), build_info {info.get('build_info', {})}")
     print(f"- threads: {args.threads} for ours and Open3D; pypoisson2 uses hardware_concurrency = {os.cpu_count()}"
           + (" (differs from --threads!)" if args.threads not in (1, os.cpu_count()) else "")
-          + f"; OMP_WAIT_POLICY={args.omp_wait_policy} in every child")
+          + "; OMP_WAIT_POLICY " + ", ".join(f"{m} {_wait_policy(m, args.omp_wait_policy)}" for m in METHODS))
     print(f"- parameters (ECON's): {PARAMS}, degree 1, Neumann boundary")
     for m, why in run.missing.items():
         if m == "ours":
