@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Runs the benchmark suites in this process and returns non-zero if a correctness check failed.
 
-    python benchmarks/run.py [--suite dbini] [--smoke] [--repeats N] [--json OUT]
+    python benchmarks/run.py [--suite dbini|poisson] [--smoke] [--repeats N] [--json OUT]
 
-Unknown options are passed to the suite (see ``bm_dbini.py --help``). OPENBLAS_NUM_THREADS is
-forced to 1 here, before anything imports numpy.
+Unknown options are passed to the suite (see ``bm_dbini.py --help``, ``bm_poisson.py --help``).
+OPENBLAS_NUM_THREADS is forced to 1 here, before anything imports numpy.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-SUITES = ("dbini",)
+SUITES = ("dbini", "poisson")
 # Suites run only when named: the pipeline benchmark takes minutes (20 people, Poisson depth 10).
 EXTRA_SUITES = ("pipeline",)
 
@@ -37,6 +37,9 @@ def main(argv=None) -> int:
         elif name == "pipeline":
             import bm_pipeline
             rc |= bm_pipeline.main(rest)
+        elif name == "poisson":
+            import bm_poisson
+            rc |= bm_poisson.main(rest)
     return rc
 
 

@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The mesh clean-up ECON runs after screened Poisson (ECON_SPEC 4.4).
+
+    from econ_fast import meshops
+    mesh = meshops.keep_largest(mesh)            # ECON's keep_largest: the component with most vertices
+    mesh = meshops.decimate(mesh, 50_000)        # quadric edge collapse to ECON's 50k faces
+
+Decimation is not written here: it goes through a well-kept library, as ECON does (trimesh's
+``simplify_quadric_decimation``, which calls ``fast-simplification``, MIT, a wrapper of Sven
+Forstmann's Fast-Quadric-Mesh-Simplification, after Garland and Heckbert 1997). Open3D's
+``simplify_quadric_decimation`` is the fallback when fast-simplification is not installed.
+"""
+from __future__ import annotations
+
+import importlib.util
+import threading
+
+import numpy as np
+
+from .mesh import Mesh
+
+__all__ = ["keep_largest", "decimate", "DECIMATE_BACKENDS"]
+
+DECIMATE_BACKENDS = ("auto", "fast_simplification", "open3d")
+
+# fast-simplification keeps the loaded mesh in module-level C++ state (load, simplify, read back):
+# two threads decimating at once would mix their meshes. Serialise the three calls.
+_FS_LOCK = threading.Lock()
+
+
+def _require_mesh(mesh, name="mesh") -> Mesh:
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"{name} must be an econ_fast.mesh.Mesh, got {type(mesh).__name__}")
+    return mesh
+
+
+def keep_largest(mesh: Mesh, *, by: str = "vertices", connectivity: str = "edge") -> Mesh:
+    """The largest connected component of ``mesh`` (a new Mesh; unreferenced vertices dropped).
+
+    ECON's ``keep_largest`` splits with trimesh (faces connected through shared edges) and keeps the
+    component with the most vertices, the first one on a tie; that is the default here. ``by="faces"``
+    counts faces instead; ``connectivity="vertex"`` joins faces that share only a vertex.
+    An empty mesh is returned as an empty copy.
+    """
+    mesh = _require_mesh(mesh)
+    if by not in ("vertices", "faces"):
+        raise ValueError(f"by must be 'vertices' or 'faces', got {by!r}")
+    if connectivity not in ("edge", "vertex"):
+        raise ValueError(f"connectivity must be 'edge' or 'vertex', got {connectivity!r}")
+    if mesh.n_faces == 0:
+        return Mesh(np.zeros((0, 3), mesh.vertices.dtype), np.zeros((0, 3), np.int32))
+    return mesh.largest_component(connectivity=connectivity, by=by)
+
+
+def _have(mod: str) -> bool:
+    return importlib.util.find_spec(mod) is not None
+
+
+def decimate(mesh: Mesh, face_count: int, *, backend: str = "auto", aggression: float = 7.0,
+             preserve_border: bool = False) -> Mesh:
+    """Quadric edge-collapse decimation of ``mesh`` to about ``face_count`` triangles.
+
+    face_count: target number of faces, an int >= 4 (a closed surface needs at least 4). A mesh that
+        already has at most ``face_count`` faces is returned unchanged (a copy).
+    backend: "fast_simplification" (what ECON gets through trimesh), "open3d"
+        (``TriangleMesh.simplify_quadric_decimation``), or "auto" (the first one installed).
+    aggression: fast-simplification's ``agg`` (0 slow and careful ... 10 fast; 7 is its default
+        and trimesh's); ignored by Open3D.
+    preserve_border: fast-simplification only: never collapse an edge touching an open border.
+
+    The result may miss the target by a few faces (each collapse removes two, and a collapse that
+    would flip a face is refused). Vertex normals are not carried over. Not bit-deterministic
+    across library versions. Raises ImportError naming the package when no backend is installed.
+    """
+    mesh = _require_mesh(mesh)
+    if isinstance(face_count, bool) or not isinstance(face_count, (int, np.integer)):
+        raise TypeError(f"face_count must be an int, got {type(face_count).__name__}")
+    face_count = int(face_count)
+    if face_count < 4:
+        raise ValueError(f"face_count must be >= 4, got {face_count}")
+    if backend not in DECIMATE_BACKENDS:
+        raise ValueError(f"backend must be one of {DECIMATE_BACKENDS}, got {backend!r}")
+    if isinstance(aggression, bool) or not isinstance(aggression, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= float(aggression) <= 10.0:
+        raise ValueError(f"aggression must be a number in [0, 10], got {aggression!r}")
+    if not np.isfinite(mesh.vertices).all():
+        raise ValueError("mesh.vertices must be finite (found NaN or inf)")
+    if backend == "auto":
+        if _have("fast_simplification"):
+            backend = "fast_simplification"
+        elif _have("open3d"):
+            backend = "open3d"
+        else:
+            raise ImportError("decimate needs the 'fast-simplification' package (pip install "
+                              "fast-simplification), or Open3D as a fallback (pip install open3d)")
+    if mesh.n_faces <= face_count:
+        return Mesh(mesh.vertices.copy(), mesh.faces.copy())
+    if backend == "fast_simplification":
+        try:
+            import fast_simplification
+        except ImportError as e:
+            raise ImportError("decimate(backend='fast_simplification') needs the 'fast-simplification' "
+                              "package: pip install fast-simplification") from e
+        pts = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
+        with _FS_LOCK:
+            v, f = fast_simplification.simplify(pts, mesh.faces, target_count=face_count,
+                                                agg=float(aggression), preserve_border=bool(preserve_border))
+    else:
+        try:
+            import open3d as o3d
+        except ImportError as e:
+            raise ImportError("decimate(backend='open3d') needs the 'open3d' package: pip install open3d") from e
+        if preserve_border:
+            raise ValueError("preserve_border is only supported by backend='fast_simplification'")
+        m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(mesh.vertices, np.float64)),
+                                      o3d.utility.Vector3iVector(mesh.faces))
+        m = m.simplify_quadric_decimation(target_number_of_triangles=face_count)
+        m.remove_unreferenced_vertices()
+        v, f = np.asarray(m.vertices), np.asarray(m.triangles)
+    out = Mesh(np.asarray(v, dtype=mesh.vertices.dtype), np.asarray(f, dtype=np.int64).astype(np.int32))
+    return out.remove_unreferenced_vertices()
