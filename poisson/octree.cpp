@@ -363,103 +363,145 @@ double eval_point(const Tree& t, const double* p, bool density) {
 
 namespace {
 
-// Marching tetrahedra tables on the Kuhn (Freudenthal) split of a cube into 6 tetrahedra around the
-// (0,0,0)-(1,1,1) diagonal. The split is the same in every cube, so neighbouring cubes agree on
-// their shared faces, and the level set of the piecewise-linear interpolant is a closed manifold
-// (given one fixed rule for values equal to the iso-value: they count as outside). Triangles are
-// oriented so their normal points from inside (chi < iso) to outside, computed once here.
-struct MtTables {
-  int tet[6][4];
-  int ntri[6][16];
-  int tri[6][16][2][3][2];  // [tet][case][triangle][corner][edge endpoint] = cube corner index
-  MtTables() {
-    const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
-    for (int p = 0; p < 6; ++p) {
-      tet[p][0] = 0;
-      tet[p][1] = 1 << perms[p][0];
-      tet[p][2] = tet[p][1] | (1 << perms[p][1]);
-      tet[p][3] = 7;
-    }
-    auto corner_pos = [](int k, double* x) {
-      x[0] = k & 1;
-      x[1] = (k >> 1) & 1;
-      x[2] = (k >> 2) & 1;
+// Marching-cubes tables, generated here rather than copied: for each of the 256 sign patterns the
+// surface crosses the cube faces in segments; a face with two diagonal inside corners (the
+// ambiguous case) always separates the inside corners, a rule that depends on the face alone, so
+// the two cubes sharing a face agree and the mesh is watertight. Every segment is directed with
+// the inside part of its face on its left (seen from outside the cube); the directed segments then
+// chain into closed loops, each fanned into triangles. Neighbouring cubes see a shared face from
+// opposite sides, so they traverse the shared segment in opposite directions: the orientation is
+// consistent, and the one global sign is fixed so normals point from inside (chi < iso) to outside.
+struct McTables {
+  int edge_a[12], edge_b[12];  // cube corners of each edge; b = a | axis bit
+  int ntri[256];
+  int8_t tri[256][12][3];      // edge indices
+  McTables() {
+    int ne = 0;
+    for (int d = 0; d < 3; ++d)
+      for (int a = 0; a < 8; ++a)
+        if (!(a & (1 << d))) edge_a[ne] = a, edge_b[ne++] = a | (1 << d);
+    auto edge_of = [&](int a, int b) {
+      if (a > b) std::swap(a, b);
+      for (int e = 0; e < 12; ++e)
+        if (edge_a[e] == a && edge_b[e] == b) return e;
+      return -1;
     };
-    for (int p = 0; p < 6; ++p)
-      for (int cs = 0; cs < 16; ++cs) {
-        int in[4], out[4], ni = 0, no = 0;
-        for (int v = 0; v < 4; ++v) {
-          if (cs & (1 << v)) in[ni++] = tet[p][v];
-          else out[no++] = tet[p][v];
-        }
-        ntri[p][cs] = 0;
-        if (ni == 0 || ni == 4) continue;
-        int edges[4][2];
-        int ne = 0;
-        if (ni == 1)
-          for (int o = 0; o < 3; ++o) edges[ne][0] = in[0], edges[ne++][1] = out[o];
-        else if (ni == 3)
-          for (int i = 0; i < 3; ++i) edges[ne][0] = in[i], edges[ne++][1] = out[0];
-        else {
-          const int cyc[4][2] = {{in[0], out[0]}, {in[0], out[1]}, {in[1], out[1]}, {in[1], out[0]}};
-          for (int e = 0; e < 4; ++e) edges[e][0] = cyc[e][0], edges[e][1] = cyc[e][1];
-          ne = 4;
-        }
-        double cin[3] = {0, 0, 0}, cout[3] = {0, 0, 0};
-        for (int i = 0; i < ni; ++i) {
-          double x[3];
-          corner_pos(in[i], x);
-          for (int d = 0; d < 3; ++d) cin[d] += x[d] / ni;
-        }
-        for (int i = 0; i < no; ++i) {
-          double x[3];
-          corner_pos(out[i], x);
-          for (int d = 0; d < 3; ++d) cout[d] += x[d] / no;
-        }
-        const int tris[2][3] = {{0, 1, 2}, {0, 2, 3}};
-        const int nt = ne == 3 ? 1 : 2;
-        for (int tr = 0; tr < nt; ++tr) {
-          double P[3][3];
-          for (int j = 0; j < 3; ++j) {
-            double a[3], b[3];
-            corner_pos(edges[tris[tr][j]][0], a);
-            corner_pos(edges[tris[tr][j]][1], b);
-            for (int d = 0; d < 3; ++d) P[j][d] = 0.5 * (a[d] + b[d]);
+    auto pos = [](int k, int d) { return double((k >> d) & 1); };
+    int flip = -1;
+    for (int cs = 0; cs < 256; ++cs) {
+      int next[12];
+      for (int e = 0; e < 12; ++e) next[e] = -1;
+      for (int d = 0; d < 3; ++d)
+        for (int side = 0; side < 2; ++side) {
+          const int u = (d + 1) % 3, v = (d + 2) % 3;
+          int cyc[4];
+          const int uv[4][2] = {{0, 0}, {1, 0}, {1, 1}, {0, 1}};
+          for (int j = 0; j < 4; ++j) cyc[j] = (side << d) | (uv[j][0] << u) | (uv[j][1] << v);
+          bool in[4];
+          for (int j = 0; j < 4; ++j) in[j] = (cs >> cyc[j]) & 1;
+          int cross[4], nc = 0;
+          for (int j = 0; j < 4; ++j)
+            if (in[j] != in[(j + 1) % 4]) cross[nc++] = j;  // edge j: corners j, j+1
+          if (nc == 0) continue;
+          int segs[2][2], ns = 0;
+          double cin[2][3];
+          if (nc == 2) {
+            segs[0][0] = cross[0], segs[0][1] = cross[1];
+            ns = 1;
+            int cnt = 0;
+            for (int dd = 0; dd < 3; ++dd) cin[0][dd] = 0;
+            for (int j = 0; j < 4; ++j)
+              if (in[j]) {
+                ++cnt;
+                for (int dd = 0; dd < 3; ++dd) cin[0][dd] += pos(cyc[j], dd);
+              }
+            for (int dd = 0; dd < 3; ++dd) cin[0][dd] /= cnt;
+          } else {
+            for (int j = 0; j < 4; ++j)
+              if (in[j]) {
+                segs[ns][0] = (j + 3) % 4, segs[ns][1] = j;
+                for (int dd = 0; dd < 3; ++dd) cin[ns][dd] = pos(cyc[j], dd);
+                ++ns;
+              }
           }
-          double u[3], v[3];
-          for (int d = 0; d < 3; ++d) u[d] = P[1][d] - P[0][d], v[d] = P[2][d] - P[0][d];
-          const double nrm[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
-          double dot = 0;
-          for (int d = 0; d < 3; ++d) dot += nrm[d] * (cout[d] - cin[d]);
-          int order[3] = {tris[tr][0], tris[tr][1], tris[tr][2]};
-          if (dot < 0) std::swap(order[1], order[2]);
-          for (int j = 0; j < 3; ++j) {
-            tri[p][cs][tr][j][0] = edges[order[j]][0];
-            tri[p][cs][tr][j][1] = edges[order[j]][1];
+          double nrm[3] = {0, 0, 0};
+          nrm[d] = side ? 1 : -1;
+          for (int sg = 0; sg < ns; ++sg) {
+            int ea = edge_of(cyc[segs[sg][0]], cyc[(segs[sg][0] + 1) % 4]);
+            int eb = edge_of(cyc[segs[sg][1]], cyc[(segs[sg][1] + 1) % 4]);
+            double A[3], B[3];
+            for (int dd = 0; dd < 3; ++dd) {
+              A[dd] = 0.5 * (pos(edge_a[ea], dd) + pos(edge_b[ea], dd));
+              B[dd] = 0.5 * (pos(edge_a[eb], dd) + pos(edge_b[eb], dd));
+            }
+            const double t[3] = {B[0] - A[0], B[1] - A[1], B[2] - A[2]};
+            const double c[3] = {t[1] * nrm[2] - t[2] * nrm[1], t[2] * nrm[0] - t[0] * nrm[2], t[0] * nrm[1] - t[1] * nrm[0]};
+            double dot = 0;
+            for (int dd = 0; dd < 3; ++dd) dot += c[dd] * (cin[sg][dd] - A[dd]);
+            if (dot < 0) std::swap(ea, eb);
+            if (next[ea] != -1) EF_FAIL("marching cubes table: inconsistent segments");
+            next[ea] = eb;
           }
         }
-        ntri[p][cs] = nt;
+      ntri[cs] = 0;
+      bool used[12] = {false};
+      for (int e0 = 0; e0 < 12; ++e0) {
+        if (next[e0] < 0 || used[e0]) continue;
+        int loop[12], nl = 0;
+        for (int e = e0; !used[e]; e = next[e]) {
+          used[e] = true;
+          loop[nl++] = e;
+          if (next[e] < 0) EF_FAIL("marching cubes table: open loop");
+        }
+        for (int j = 1; j + 1 < nl; ++j) {
+          tri[cs][ntri[cs]][0] = (int8_t)loop[0];
+          tri[cs][ntri[cs]][1] = (int8_t)loop[j];
+          tri[cs][ntri[cs]][2] = (int8_t)loop[j + 1];
+          ++ntri[cs];
+        }
       }
+      if (cs == 1) {  // corner 0 inside: the normal must point away from it
+        double P[3][3];
+        for (int j = 0; j < 3; ++j) {
+          const int e = tri[1][0][j];
+          for (int dd = 0; dd < 3; ++dd) P[j][dd] = 0.5 * (pos(edge_a[e], dd) + pos(edge_b[e], dd));
+        }
+        const double u[3] = {P[1][0] - P[0][0], P[1][1] - P[0][1], P[1][2] - P[0][2]};
+        const double v[3] = {P[2][0] - P[0][0], P[2][1] - P[0][1], P[2][2] - P[0][2]};
+        const double n[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+        flip = (n[0] + n[1] + n[2]) < 0;
+      }
+    }
+    if (flip)
+      for (int cs = 0; cs < 256; ++cs)
+        for (int j = 0; j < ntri[cs]; ++j) std::swap(tri[cs][j][1], tri[cs][j][2]);
   }
 };
 
-const MtTables& mt_tables() {
-  static const MtTables tables;
+const McTables& mc_tables() {
+  static const McTables tables;
   return tables;
 }
 
 struct Extractor {
   const Tree& t;
   double iso;
-  int L;
+  int L;     // lattice level of the extraction
+  int Lmax;  // finest level with active cells
   int64_t R;
 
   // chi at a lattice point of the finest level, computed by one fixed rule per point (the finest
   // level whose active cells contain it; a node value if it is a node there, else the smallest-key
   // active cell containing it), so every cube that shares the point sees the same bits.
   double lattice_value(const int64_t* p) const {
-    for (int l = L; l >= 0; --l) {
+    for (int l = Lmax; l >= 0; --l) {
       const Level& lv = t.levels[l];
+      if (l >= L) {  // p is a node of level l
+        const int up = l - L;
+        const int32_t i = lv.node_hash.find(pack_node(p[0] << up, p[1] << up, p[2] << up));
+        if (i >= 0) return lv.U[i];
+        continue;
+      }
       const int s = L - l;
       const int64_t m = (int64_t(1) << s) - 1;
       if (!(p[0] & m) && !(p[1] & m) && !(p[2] & m)) {
@@ -507,27 +549,21 @@ struct Extractor {
   };
 
   void cube(const int64_t* o, const double* f, Out& out) const {
-    const MtTables& T = mt_tables();
-    bool in[8];
-    int nin = 0;
-    for (int k = 0; k < 8; ++k) nin += (in[k] = f[k] < iso);
-    if (nin == 0 || nin == 8) return;
-    for (int p = 0; p < 6; ++p) {
-      int cs = 0;
-      for (int v = 0; v < 4; ++v) cs |= in[T.tet[p][v]] << v;
-      for (int tr = 0; tr < T.ntri[p][cs]; ++tr)
-        for (int j = 0; j < 3; ++j) {
-          int a = T.tri[p][cs][tr][j][0], b = T.tri[p][cs][tr][j][1];
-          if ((a & b) != a) std::swap(a, b);  // a: the lower end (its bits are a subset of b's)
-          const int dir = a ^ b;
-          const int64_t x = o[0] + (a & 1), y = o[1] + ((a >> 1) & 1), z = o[2] + ((a >> 2) & 1);
-          const uint64_t key = ((uint64_t)((x * (R + 1) + y) * (R + 1) + z) << 3) | (uint64_t)dir;
-          double tv = (iso - f[a]) / (f[b] - f[a]);
-          tv = tv < 0 ? 0 : (tv > 1 ? 1 : tv);
-          out.key.push_back(key);
-          out.tval.push_back(tv);
-        }
-    }
+    const McTables& T = mc_tables();
+    int cs = 0;
+    for (int k = 0; k < 8; ++k) cs |= (f[k] < iso) << k;
+    for (int tr = 0; tr < T.ntri[cs]; ++tr)
+      for (int j = 0; j < 3; ++j) {
+        const int e = T.tri[cs][tr][j];
+        const int a = T.edge_a[e], b = T.edge_b[e];
+        const int dir = a ^ b;
+        const int64_t x = o[0] + (a & 1), y = o[1] + ((a >> 1) & 1), z = o[2] + ((a >> 2) & 1);
+        const uint64_t key = ((uint64_t)((x * (R + 1) + y) * (R + 1) + z) << 3) | (uint64_t)dir;
+        double tv = (iso - f[a]) / (f[b] - f[a]);
+        tv = tv < 0 ? 0 : (tv > 1 ? 1 : tv);
+        out.key.push_back(key);
+        out.tval.push_back(tv);
+      }
   }
 
   static bool straddles(const double* f, double iso) {
@@ -569,10 +605,17 @@ struct Extractor {
   void cell(int l, int64_t c, Out& out) const {
     const Level& lv = t.levels[l];
     double f[8];
-    for (int k = 0; k < 8; ++k) f[k] = lv.U[lv.cell_corner[8 * c + k]];
-    if (!straddles(f, iso)) return;
     int64_t q[3];
     unmorton(lv.cell_key[c], q);
+    if (l == L && Lmax > L) {  // finer levels may refine the values at the lattice points
+      for (int k = 0; k < 8; ++k) {
+        const int64_t p[3] = {q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)};
+        f[k] = lattice_value(p);
+      }
+    } else {
+      for (int k = 0; k < 8; ++k) f[k] = lv.U[lv.cell_corner[8 * c + k]];
+    }
+    if (!straddles(f, iso)) return;
     if (l == L) {
       cube(q, f, out);
       return;
@@ -592,7 +635,23 @@ struct Extractor {
 
 void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<int32_t>& faces,
              std::vector<double>& density) {
-  Extractor ex{t, iso, t.finest, int64_t(1) << t.finest};
+  // The lattice: the finest level that at least a quarter of the samples were splatted at (or
+  // finer), so that a few densely sampled spots do not force the whole surface to their resolution;
+  // finer levels still refine the function values at the lattice points.
+  int L = std::min(t.full_depth, t.finest);
+  {
+    std::vector<int64_t> cnt(t.depth + 2, 0);
+    for (int8_t v : t.s.level) ++cnt[v];
+    int64_t above = 0;
+    for (int l = t.depth; l >= 0; --l) {
+      above += cnt[l];
+      if (4 * above >= t.s.n) {
+        L = std::max(L, std::min(l, t.finest));
+        break;
+      }
+    }
+  }
+  Extractor ex{t, iso, L, t.finest, int64_t(1) << L};
   // Work in fixed chunks of cells (independent of the thread count), outputs kept per chunk.
   constexpr int64_t kChunk = 1024;
   struct Chunk {
@@ -600,7 +659,7 @@ void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<
     int64_t lo, hi;
   };
   std::vector<Chunk> chunks;
-  for (int l = 0; l <= t.finest; ++l)
+  for (int l = 0; l <= L; ++l)
     for (int64_t lo = 0; lo < t.levels[l].ncells(); lo += kChunk)
       chunks.push_back({l, lo, std::min(t.levels[l].ncells(), lo + kChunk)});
   std::vector<Extractor::Out> outs(chunks.size());

@@ -142,7 +142,8 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int
 void build_levels(Tree& t, const double* unit_normals_unsorted);
 // chi at a unit-cube point (finest level whose active cell contains it).
 double eval_point(const Tree& t, const double* p, bool density);
-// Marching tetrahedra (Kuhn split of every lattice cube of the finest level) on the virtual lattice.
+// Marching cubes on a virtual uniform lattice (see extract() for its level), visiting only the
+// cells whose function can cross the iso-value.
 void extract(const Tree& t, double iso, std::vector<double>& verts_unit, std::vector<int32_t>& faces,
              std::vector<double>& density);
 
