@@ -489,6 +489,7 @@ struct Extractor {
   int L;     // lattice level of the extraction
   int Lmax;  // finest level with active cells
   int64_t R;
+  double side_eps;
 
   // chi at a lattice point of the finest level, computed by one fixed rule per point (the finest
   // level whose active cells contain it; a node value if it is a node there, else the smallest-key
@@ -548,10 +549,18 @@ struct Extractor {
     std::vector<double> tval;
   };
 
-  void cube(const int64_t* o, const double* f, Out& out) const {
+  // Lattice points on the side of the cube count as outside (raised just above the iso-value), so
+  // a surface that reaches the side is closed there and the mesh is always watertight.
+  void cube(const int64_t* o, const double* f0, Out& out) const {
     const McTables& T = mc_tables();
+    double f[8];
     int cs = 0;
-    for (int k = 0; k < 8; ++k) cs |= (f[k] < iso) << k;
+    for (int k = 0; k < 8; ++k) {
+      f[k] = f0[k];
+      const int64_t x = o[0] + (k & 1), y = o[1] + ((k >> 1) & 1), z = o[2] + ((k >> 2) & 1);
+      if ((x == 0 || y == 0 || z == 0 || x == R || y == R || z == R) && f[k] < iso + side_eps) f[k] = iso + side_eps;
+      cs |= (f[k] < iso) << k;
+    }
     for (int tr = 0; tr < T.ntri[cs]; ++tr)
       for (int j = 0; j < 3; ++j) {
         const int e = T.tri[cs][tr][j];
@@ -566,10 +575,15 @@ struct Extractor {
       }
   }
 
-  static bool straddles(const double* f, double iso) {
+  // Whether a box (origin o, k lattice cells wide) with trilinear corner values f can hold surface.
+  bool may_cross(const double* f, const int64_t* o, int64_t k) const {
     bool lo = false, hi = false;
-    for (int k = 0; k < 8; ++k) (f[k] < iso ? lo : hi) = true;
-    return lo && hi;
+    for (int c = 0; c < 8; ++c) (f[c] < iso ? lo : hi) = true;
+    if (lo && hi) return true;
+    if (!lo) return false;
+    for (int d = 0; d < 3; ++d)
+      if (o[d] == 0 || o[d] + k == R) return true;  // inside touching the side: closed there
+    return false;
   }
 
   // A box of the virtual lattice inside which chi is trilinear (a coarser level's function).
@@ -596,8 +610,8 @@ struct Extractor {
       double f[8];
       for (int k2 = 0; k2 < 8; ++k2)
         f[k2] = g[(cx + (k2 & 1)) + 3 * (cy + ((k2 >> 1) & 1)) + 9 * (cz + ((k2 >> 2) & 1))];
-      if (!straddles(f, iso)) continue;
       const int64_t so[3] = {o[0] + cx * hk, o[1] + cy * hk, o[2] + cz * hk};
+      if (!may_cross(f, so, hk)) continue;
       box(so, hk, out);
     }
   }
@@ -615,7 +629,9 @@ struct Extractor {
     } else {
       for (int k = 0; k < 8; ++k) f[k] = lv.U[lv.cell_corner[8 * c + k]];
     }
-    if (!straddles(f, iso)) return;
+    const int64_t s0 = int64_t(1) << (L - l);
+    const int64_t o0[3] = {q[0] * s0, q[1] * s0, q[2] * s0};
+    if (!may_cross(f, o0, s0)) return;
     if (l == L) {
       cube(q, f, out);
       return;
@@ -651,7 +667,7 @@ void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<
       }
     }
   }
-  Extractor ex{t, iso, L, t.finest, int64_t(1) << L};
+  Extractor ex{t, iso, L, t.finest, int64_t(1) << L, 1e-9 * (1.0 + std::fabs(iso))};
   // Work in fixed chunks of cells (independent of the thread count), outputs kept per chunk.
   constexpr int64_t kChunk = 1024;
   struct Chunk {
