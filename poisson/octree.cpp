@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 
 #include "../csrc/core/error.h"
@@ -63,6 +66,35 @@ struct KeySet {
     return out;
   }
 };
+
+// LSD radix sort of keys (< 2^bits) with an optional payload, 11-bit digits; stable, so equal keys
+// keep their payload order (deterministic).
+void radix_sort(std::vector<uint64_t>& keys, std::vector<uint32_t>* vals, int bits) {
+  const size_t n = keys.size();
+  if (n < 2) return;
+  std::vector<uint64_t> k2(n);
+  std::vector<uint32_t> v2(vals ? n : 0);
+  constexpr int kDigit = 11;
+  constexpr size_t kBuckets = size_t(1) << kDigit;
+  std::vector<size_t> cnt(kBuckets);
+  for (int shift = 0; shift < bits; shift += kDigit) {
+    std::fill(cnt.begin(), cnt.end(), 0);
+    for (size_t i = 0; i < n; ++i) ++cnt[(keys[i] >> shift) & (kBuckets - 1)];
+    size_t sum = 0;
+    for (size_t b = 0; b < kBuckets; ++b) {
+      const size_t c = cnt[b];
+      cnt[b] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const size_t dst = cnt[(keys[i] >> shift) & (kBuckets - 1)]++;
+      k2[dst] = keys[i];
+      if (vals) v2[dst] = (*vals)[i];
+    }
+    keys.swap(k2);
+    if (vals) vals->swap(v2);
+  }
+}
 
 inline double lerp(double a, double b, double t) { return (1.0 - t) * a + t * b; }
 // Trilinear interpolation, always x then y then z, with (1-t)a + tb: a value on a shared face,
@@ -180,7 +212,21 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int
   return (int64_t)std::min(bytes, 9e18);
 }
 
+namespace {
+double wall() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+struct Prof {
+  bool on = std::getenv("EF_POISSON_PROFILE") != nullptr;
+  double t = wall();
+  void operator()(const char* what, int l) {
+    const double n = wall();
+    if (on) std::fprintf(stderr, "  [build L%d] %-10s %.4f\n", l, what, n - t);
+    t = n;
+  }
+};
+}  // namespace
+
 void build_levels(Tree& t, const double* unit_normals_unsorted) {
+  Prof prof;
   const int D = t.depth;
   Samples& s = t.s;
   const int64_t n = s.n;
@@ -195,6 +241,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
       L.cell_key.resize(L.res * L.res * L.res);
       std::iota(L.cell_key.begin(), L.cell_key.end(), uint64_t(0));
     } else {
+      // Samples are Morton-sorted, so their level-l keys come sorted: dedupe consecutive ones.
       std::vector<uint64_t> occ;
       for (int64_t i = 0; i < n; ++i)
         if (s.level[i] >= l) {
@@ -202,56 +249,89 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
           if (occ.empty() || occ.back() != k) occ.push_back(k);
         }
       if (occ.empty()) break;
-      std::sort(occ.begin(), occ.end());
-      occ.erase(std::unique(occ.begin(), occ.end()), occ.end());
-      KeySet set((int64_t)occ.size() * 4);
-      for (uint64_t k : occ) {
-        int64_t c[3];
-        unmorton(k, c);
-        for (int dz = -1; dz <= 1; ++dz)
-          for (int dy = -1; dy <= 1; ++dy)
-            for (int dx = -1; dx <= 1; ++dx) {
-              const int64_t x = c[0] + dx, y = c[1] + dy, z = c[2] + dz;
-              if (x < 0 || y < 0 || z < 0 || x >= L.res || y >= L.res || z >= L.res) continue;
-              set.insert(morton(x, y, z));
-            }
+      // Dilate by one cell, one axis at a time (sort + unique after each).
+      for (int axis = 0; axis < 3; ++axis) {
+        std::vector<uint64_t> nb;
+        nb.reserve(occ.size() * 3);
+        for (uint64_t k : occ) {
+          int64_t c[3];
+          unmorton(k, c);
+          for (int dd = -1; dd <= 1; ++dd) {
+            int64_t q[3] = {c[0], c[1], c[2]};
+            q[axis] += dd;
+            if (q[axis] < 0 || q[axis] >= L.res) continue;
+            nb.push_back(morton(q[0], q[1], q[2]));
+          }
+        }
+        radix_sort(nb, nullptr, 3 * l);
+        nb.erase(std::unique(nb.begin(), nb.end()), nb.end());
+        occ.swap(nb);
       }
-      L.cell_key = set.sorted();
+      L.cell_key.swap(occ);
     }
+    prof("cells", l);
     const int64_t nc = L.ncells();
     L.cell_hash.build(L.cell_key);
-    // Nodes: the corners of the active cells.
-    {
-      KeySet set(nc * 2 + 64);
+    // Nodes: the corners of the active cells, numbered in Morton order; one radix sort of the
+    // (corner key, cell corner slot) pairs gives the node list and every cell's corner indices.
+    // The prolongation parent of a node is the parent of the first cell that has it as a corner.
+    std::vector<int32_t> cell_parent;
+    if (l > 0) {
+      const Level& P = t.levels[l - 1];
+      cell_parent.resize(nc);
+      int64_t j = 0;
       for (int64_t c = 0; c < nc; ++c) {
-        int64_t q[3];
-        unmorton(L.cell_key[c], q);
-        for (int k = 0; k < 8; ++k) set.insert(pack_node(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)));
+        const uint64_t pk = L.cell_key[c] >> 3;
+        while (j < P.ncells() && P.cell_key[j] < pk) ++j;
+        if (j >= P.ncells() || P.cell_key[j] != pk) EF_FAIL("poisson: level ", l, " is not nested in level ", l - 1);
+        cell_parent[c] = (int32_t)j;
       }
-      L.node_key = set.sorted();
     }
-    const int64_t nn = L.nnodes();
-    EF_CHECK(nn < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", nn, " nodes (at most 2^31)");
-    L.node_hash.build(L.node_key);
     L.cell_corner.resize(8 * nc);
-    L.cell_sbeg.resize(nc);
-    L.cell_send.resize(nc);
     {
-      const HashView hv = L.node_hash.view();
+      std::vector<uint64_t> keys(8 * nc);
+      std::vector<uint32_t> slot(8 * nc);
       const uint64_t* ck = L.cell_key.data();
-      int32_t* corner = L.cell_corner.data();
-      int32_t* sb = L.cell_sbeg.data();
-      int32_t* se = L.cell_send.data();
-      const uint64_t* skey = s.key.data();
       cpu::for_each(nc, [&](int64_t c) {
         int64_t q[3];
         unmorton(ck[c], q);
-        for (int k = 0; k < 8; ++k) corner[8 * c + k] = hv.find(pack_node(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)));
-        const uint64_t lo = ck[c] << sh, hi = (ck[c] + 1) << sh;
-        sb[c] = (int32_t)(std::lower_bound(skey, skey + n, lo) - skey);
-        se[c] = (int32_t)(std::lower_bound(skey + sb[c], skey + n, hi) - skey);
+        for (int k = 0; k < 8; ++k) {
+          keys[8 * c + k] = morton(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1));
+          slot[8 * c + k] = (uint32_t)(8 * c + k);
+        }
       });
+      radix_sort(keys, &slot, 3 * (l + 1));
+      L.node_key.clear();
+      L.node_parent.clear();
+      for (size_t a = 0; a < keys.size();) {
+        size_t b = a;
+        const int32_t idx = (int32_t)L.node_key.size();
+        int64_t q[3];
+        unmorton(keys[a], q);
+        L.node_key.push_back(pack_node(q[0], q[1], q[2]));
+        L.node_parent.push_back(l > 0 ? cell_parent[slot[a] >> 3] : -1);
+        for (; b < keys.size() && keys[b] == keys[a]; ++b) L.cell_corner[slot[b]] = idx;
+        a = b;
+      }
     }
+    prof("nodes", l);
+    const int64_t nn = L.nnodes();
+    EF_CHECK(nn < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", nn, " nodes (at most 2^31)");
+    L.node_hash.build(L.node_key);
+    // Sample ranges: merge the sorted cells with the sorted samples.
+    L.cell_sbeg.resize(nc);
+    L.cell_send.resize(nc);
+    {
+      int64_t i = 0;
+      for (int64_t c = 0; c < nc; ++c) {
+        const uint64_t k = L.cell_key[c];
+        while (i < n && (s.key[i] >> sh) < k) ++i;
+        L.cell_sbeg[c] = (int32_t)i;
+        while (i < n && (s.key[i] >> sh) == k) ++i;
+        L.cell_send[c] = (int32_t)i;
+      }
+    }
+    prof("corners", l);
     // Colours by cell parity: two cells of one colour share no node.
     {
       int64_t cnt[8] = {0};
@@ -282,37 +362,24 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
         L.node_free[i] = inc[i] == expect;
       }
     }
-    // Parent cells for prolongation.
-    L.node_parent.assign(nn, -1);
+    prof("free", l);
+    // Children lists of the coarser level (CSR by prolongation parent, in node order).
     if (l > 0) {
-      const Level& P = t.levels[l - 1];
-      const HashView pc = P.cell_hash.view();
-      const int64_t pres = P.res;
-      bool ok = true;
-      for (int64_t i = 0; i < nn; ++i) {
-        int64_t q[3];
-        unpack_node(L.node_key[i], q);
-        int64_t cand[3][2];
-        int nc3[3];
-        for (int d = 0; d < 3; ++d) {
-          if (q[d] & 1) {
-            cand[d][0] = q[d] >> 1;
-            nc3[d] = 1;
-          } else {
-            nc3[d] = 0;
-            if (q[d] / 2 - 1 >= 0) cand[d][nc3[d]++] = q[d] / 2 - 1;
-            if (q[d] / 2 < pres) cand[d][nc3[d]++] = q[d] / 2;
-          }
-        }
-        int32_t found = -1;
-        for (int a = 0; a < nc3[0] && found < 0; ++a)
-          for (int b = 0; b < nc3[1] && found < 0; ++b)
-            for (int c = 0; c < nc3[2] && found < 0; ++c) found = pc.find(morton(cand[0][a], cand[1][b], cand[2][c]));
-        L.node_parent[i] = found;
-        ok &= found >= 0;
-      }
-      if (!ok) EF_FAIL("poisson: level ", l, " is not nested in level ", l - 1);
+      Level& P = t.levels[l - 1];
+      const int32_t* npar = L.node_parent.data();
+      P.kid_off.assign(P.ncells() + 1, 0);
+      for (int64_t i = 0; i < nn; ++i) ++P.kid_off[npar[i] + 1];
+      for (int64_t c = 0; c < P.ncells(); ++c) P.kid_off[c + 1] += P.kid_off[c];
+      P.kids.resize(nn);
+      std::vector<int32_t> fill(P.kid_off.begin(), P.kid_off.end() - 1);
+      for (int64_t i = 0; i < nn; ++i) P.kids[fill[npar[i]]++] = (int32_t)i;
     }
+    for (int64_t c = 0; c < nc; ++c) {
+      const int64_t k = L.cell_send[c] - L.cell_sbeg[c];
+      L.samples_in_cells += k;
+      L.cells_with_samples += k > 0;
+    }
+    prof("parent", l);
     // Splat the samples whose splat level is l: trilinear weights into their cell's corners.
     L.vsplat.assign(3 * nn, 0.0);
     L.dsplat.assign(nn, 0.0);
@@ -336,6 +403,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
         }
       }
     }
+    prof("splat", l);
     t.levels.push_back(std::move(L));
   }
   t.finest = (int)t.levels.size() - 1;

@@ -104,6 +104,9 @@ struct Level {
   std::vector<uint64_t> node_key;     // pack_node, sorted
   std::vector<uint8_t> node_free;     // 1: unknown at this level
   std::vector<int32_t> node_parent;   // an active cell of level l-1 containing the node (-1 at l=0)
+  std::vector<int32_t> kid_off;       // (cells + 1): nodes of level l+1 whose node_parent is the cell,
+  std::vector<int32_t> kids;          //   as CSR (filled when level l+1 is built)
+  int64_t samples_in_cells = 0, cells_with_samples = 0;
   std::vector<double> vsplat;         // (nodes, 3) normal field splatted at this level
   std::vector<double> dsplat;         // (nodes,) sample weight splatted at this level
   HashTable cell_hash, node_hash;

@@ -62,19 +62,55 @@ struct CellView {
   const double* spos;
   const double* sw;
   double res, h, alpha;
+  const double* M;  // per-cell screening matrices, or null (then the samples are visited)
 };
 
-EF_INLINE void cell_weights(const CellView& v, int64_t c, int64_t i, double* phi) {
-  int64_t q[3];
-  ::ef::poisson::unmorton(v.key[c], q);
+EF_INLINE void cell_origin(const CellView& v, int64_t c, double* q) {
+  int64_t qi[3];
+  ::ef::poisson::unmorton(v.key[c], qi);
+  for (int d = 0; d < 3; ++d) q[d] = (double)qi[d];
+}
+EF_INLINE void cell_weights(const CellView& v, const double* q, int64_t i, double* phi) {
   double t[3];
   for (int d = 0; d < 3; ++d) {
-    double x = v.spos[3 * i + d] * v.res - (double)q[d];
+    double x = v.spos[3 * i + d] * v.res - q[d];
     t[d] = x < 0 ? 0 : (x > 1 ? 1 : x);
   }
-  for (int k = 0; k < 8; ++k)
-    phi[k] = ((k & 1) ? t[0] : 1 - t[0]) * ((k & 2) ? t[1] : 1 - t[1]) * ((k & 4) ? t[2] : 1 - t[2]);
+  const double ax[2] = {1 - t[0], t[0]}, ay[2] = {1 - t[1], t[1]}, az[2] = {1 - t[2], t[2]};
+  for (int k = 0; k < 8; ++k) phi[k] = ax[k & 1] * ay[(k >> 1) & 1] * az[(k >> 2) & 1];
 }
+EF_INLINE int tri_index(int a, int b) {  // packed upper triangle of a symmetric 8x8
+  if (a > b) {
+    const int t = a;
+    a = b;
+    b = t;
+  }
+  return a * 8 - a * (a - 1) / 2 + (b - a);
+}
+
+// Screening matrix of a cell, alpha * sum_i w_i phi(p_i) phi(p_i)^T (36 numbers), for the levels
+// where cells hold many samples (cheaper than visiting the samples in every CG iteration).
+struct ScreenOp {
+  CellView v;
+  double* M;
+  EF_HD void operator()(int64_t c) const {
+    double m[36];
+    for (int k = 0; k < 36; ++k) m[k] = 0;
+    if (v.send[c] > v.sbeg[c]) {
+      double q[3];
+      cell_origin(v, c, q);
+      for (int32_t i = v.sbeg[c]; i < v.send[c]; ++i) {
+        double phi[8];
+        cell_weights(v, q, i, phi);
+        const double w = v.alpha * v.sw[i];
+        int idx = 0;
+        for (int a = 0; a < 8; ++a)
+          for (int b = a; b < 8; ++b) m[idx++] += w * phi[a] * phi[b];
+      }
+    }
+    for (int k = 0; k < 36; ++k) M[36 * c + k] = m[k];
+  }
+};
 
 // y += A u on the cells perm[off .. off + n) (one colour).
 struct ApplyOp {
@@ -91,13 +127,24 @@ struct ApplyOp {
       const double near = ul[k ^ 1] + ul[k ^ 2] + ul[k ^ 4];
       yl[k] = v.h * (ul[k] * (1.0 / 3.0) - (S - ul[k] - near) * (1.0 / 12.0));
     }
-    for (int32_t i = v.sbeg[c]; i < v.send[c]; ++i) {
-      double phi[8];
-      cell_weights(v, c, i, phi);
-      double val = 0;
-      for (int k = 0; k < 8; ++k) val += phi[k] * ul[k];
-      val *= v.alpha * v.sw[i];
-      for (int k = 0; k < 8; ++k) yl[k] += val * phi[k];
+    if (v.M) {
+      const double* m = v.M + 36 * c;
+      for (int a = 0; a < 8; ++a) {
+        double acc = 0;
+        for (int b = 0; b < 8; ++b) acc += m[tri_index(a, b)] * ul[b];
+        yl[a] += acc;
+      }
+    } else if (v.send[c] > v.sbeg[c]) {
+      double q[3];
+      cell_origin(v, c, q);
+      for (int32_t i = v.sbeg[c]; i < v.send[c]; ++i) {
+        double phi[8];
+        cell_weights(v, q, i, phi);
+        double val = 0;
+        for (int k = 0; k < 8; ++k) val += phi[k] * ul[k];
+        val *= v.alpha * v.sw[i];
+        for (int k = 0; k < 8; ++k) yl[k] += val * phi[k];
+      }
     }
     for (int k = 0; k < 8; ++k) y[cn[k]] += yl[k];
   }
@@ -112,10 +159,16 @@ struct DiagOp {
     const int32_t* cn = v.corner + 8 * c;
     double yl[8];
     for (int k = 0; k < 8; ++k) yl[k] = v.h * (1.0 / 3.0);
-    for (int32_t i = v.sbeg[c]; i < v.send[c]; ++i) {
-      double phi[8];
-      cell_weights(v, c, i, phi);
-      for (int k = 0; k < 8; ++k) yl[k] += v.alpha * v.sw[i] * phi[k] * phi[k];
+    if (v.M) {
+      for (int k = 0; k < 8; ++k) yl[k] += v.M[36 * c + tri_index(k, k)];
+    } else if (v.send[c] > v.sbeg[c]) {
+      double q[3];
+      cell_origin(v, c, q);
+      for (int32_t i = v.sbeg[c]; i < v.send[c]; ++i) {
+        double phi[8];
+        cell_weights(v, q, i, phi);
+        for (int k = 0; k < 8; ++k) yl[k] += v.alpha * v.sw[i] * phi[k] * phi[k];
+      }
     }
     for (int k = 0; k < 8; ++k) y[cn[k]] += yl[k];
   }
@@ -186,28 +239,38 @@ struct ProlongOp {
   }
 };
 
-// out[a] = sum over fine nodes c of phi_a(c) * y[c] (restriction of nested hats).
+// out[a] += sum over fine nodes c of phi_a(c) * y[c] (restriction of nested hats, the transpose of
+// ProlongOp): each coarse cell scatters the fine nodes it is the prolongation parent of into its
+// corners (one colour at a time).
 struct RestrictOp {
-  const uint64_t* node_key;
-  HashView fine;
-  int64_t fine_res;
+  CellView v;  // coarse level
+  int64_t off;
+  const int32_t* kid_off;
+  const int32_t* kids;
+  const uint64_t* fine_key;
   const double* y;
   double* out;
-  EF_HD void operator()(int64_t i) const {
-    int64_t q[3];
-    ::ef::poisson::unpack_node(node_key[i], q);
-    double acc = 0;
-    for (int dz = -1; dz <= 1; ++dz)
-      for (int dy = -1; dy <= 1; ++dy)
-        for (int dx = -1; dx <= 1; ++dx) {
-          const int64_t x = 2 * q[0] + dx, yy = 2 * q[1] + dy, z = 2 * q[2] + dz;
-          if (x < 0 || yy < 0 || z < 0 || x > fine_res || yy > fine_res || z > fine_res) continue;
-          const int32_t j = fine.find(::ef::poisson::pack_node(x, yy, z));
-          if (j < 0) continue;
-          const double w = (dx ? 0.5 : 1.0) * (dy ? 0.5 : 1.0) * (dz ? 0.5 : 1.0);
-          acc += w * y[j];
-        }
-    out[i] = acc;
+  EF_HD void operator()(int64_t j) const {
+    const int64_t c = v.perm[off + j];
+    int64_t pc[3];
+    ::ef::poisson::unmorton(v.key[c], pc);
+    double acc[8];
+    for (int k = 0; k < 8; ++k) acc[k] = 0;
+    for (int32_t e = kid_off[c]; e < kid_off[c + 1]; ++e) {
+      const int32_t f = kids[e];
+      int64_t q[3];
+      ::ef::poisson::unpack_node(fine_key[f], q);
+      double a[3][2];
+      for (int d = 0; d < 3; ++d) {
+        const double t = 0.5 * (double)(q[d] - 2 * pc[d]);
+        a[d][0] = 1.0 - t;
+        a[d][1] = t;
+      }
+      const double yv = y[f];
+      for (int k = 0; k < 8; ++k) acc[k] += a[0][k & 1] * a[1][(k >> 1) & 1] * a[2][(k >> 2) & 1] * yv;
+    }
+    const int32_t* cn = v.corner + 8 * c;
+    for (int k = 0; k < 8; ++k) out[cn[k]] += acc[k];
   }
 };
 
@@ -268,7 +331,7 @@ struct DirOp {  // p = z + beta p (free nodes), 0 elsewhere
 
 struct DevLevel {
   Mirror<uint64_t> cell_key, node_key, hkeys;
-  Mirror<int32_t> corner, sbeg, send, perm, parent, hvals;
+  Mirror<int32_t> corner, sbeg, send, perm, parent, hvals, kid_off, kids;
   Mirror<uint8_t> fr;
   Mirror<double> vsplat, dsplat;
   Buffer<double> bfine;
@@ -314,8 +377,10 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     d.fr.set(L.node_free);
     d.vsplat.set(L.vsplat);
     d.dsplat.set(L.dsplat);
+    d.kid_off.set(L.kid_off);
+    d.kids.set(L.kids);
     d.cv = CellView{d.cell_key.ptr, d.corner.ptr, d.sbeg.ptr, d.send.ptr, d.perm.ptr, spos.ptr, sw.ptr,
-                    (double)L.res, L.h, t.alpha};
+                    (double)L.res, L.h, t.alpha, nullptr};
   }
   // Fine to coarse: right-side contributions of the splats finer than each level.
   for (int l = Lmax; l >= 0; --l) dl[l].bfine.resize(t.levels[l].nnodes());
@@ -329,8 +394,11 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     colour_pass(L, [&](int64_t off) { return GradOp{d.cv, off, vs, yp}; });
     for_each(L.nnodes(), AddOp{yp, d.bfine.data()});
     const Level& P = t.levels[l - 1];
-    HashView hv{d.hkeys.ptr, d.hvals.ptr, d.hbits};
-    for_each(P.nnodes(), RestrictOp{dl[l - 1].node_key.ptr, hv, L.res, yp, dl[l - 1].bfine.data()});
+    DevLevel& pd = dl[l - 1];
+    double* outp = pd.bfine.data();
+    colour_pass(P, [&](int64_t off) {
+      return RestrictOp{pd.cv, off, pd.kid_off.ptr, pd.kids.ptr, d.node_key.ptr, yp, outp};
+    });
   }
   synchronize();
   t_splat += now() - t0;
@@ -352,6 +420,14 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
       for_each(nn, ProlongOp<1>{d.node_key.ptr, d.parent.ptr, pd.cell_key.ptr, pd.corner.ptr, Uprev.data(), nullptr, U.data()});
       for_each(nn, ProlongOp<3>{d.node_key.ptr, d.parent.ptr, pd.cell_key.ptr, pd.corner.ptr, Cprev.data(), d.vsplat.ptr, C.data()});
       for_each(nn, ProlongOp<1>{d.node_key.ptr, d.parent.ptr, pd.cell_key.ptr, pd.corner.ptr, Dprev.data(), d.dsplat.ptr, Dn.data()});
+    }
+    // Screening matrices where the cells hold many samples on average.
+    Buffer<double> Mbuf;
+    d.cv.M = nullptr;
+    if (L.samples_in_cells > 3 * L.cells_with_samples && L.ncells() * 36 * 8 < (int64_t(1) << 28)) {
+      Mbuf.resize(36 * L.ncells());
+      for_each(L.ncells(), ScreenOp{d.cv, Mbuf.data()});
+      d.cv.M = Mbuf.data();
     }
     // b = G C + bfine ; diag ; r = b - A U (free nodes)
     for_each(nn, FillOp{b.data(), 0.0});
@@ -405,6 +481,7 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     synchronize();
     t_solve += now() - t0;
     L.iterations = it;
+    d.cv.M = nullptr;
     L.U.resize(nn);
     L.D.resize(nn);
     U.download(L.U.data(), nn);
