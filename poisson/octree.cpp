@@ -13,6 +13,7 @@
 
 #include "../csrc/core/error.h"
 #include "../csrc/core/parallel.h"
+#include "../csrc/core/thread_pool.h"
 
 namespace ef {
 namespace poisson {
@@ -94,6 +95,19 @@ void radix_sort(std::vector<uint64_t>& keys, std::vector<uint32_t>* vals, int bi
     keys.swap(k2);
     if (vals) vals->swap(v2);
   }
+}
+
+// Runs f(i) for i in [0, n) on the thread pool, one task per index (for coarse tasks, where
+// cpu::for_each's element grain would keep a few thousand of them on one thread).
+template <class F>
+void parallel_tasks(int64_t n, const F& f) {
+  if (n <= 0) return;
+  if (n == 1 || cpu::ThreadPool::instance().num_threads() == 1 || cpu::in_parallel_region()) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  cpu::ThreadPool::instance().run(
+      n, [](const void* ctx, int64_t i) { (*static_cast<const F*>(ctx))(i); }, &f);
 }
 
 inline double lerp(double a, double b, double t) { return (1.0 - t) * a + t * b; }
@@ -612,6 +626,48 @@ struct Extractor {
     return 0.0;
   }
 
+  // Whether lattice point p lies in the closure of an active cell of level l (l > L allowed).
+  bool in_active_closure(const int64_t* p, int l) const {
+    const Level& lv = t.levels[l];
+    if (l >= L) return lv.node_hash.find(pack_node(p[0] << (l - L), p[1] << (l - L), p[2] << (l - L))) >= 0;
+    const int s = L - l;
+    const int64_t m = (int64_t(1) << s) - 1;
+    if (!(p[0] & m) && !(p[1] & m) && !(p[2] & m)) return lv.node_hash.find(pack_node(p[0] >> s, p[1] >> s, p[2] >> s)) >= 0;
+    int64_t cand[3][2];
+    int nc[3];
+    for (int d = 0; d < 3; ++d) {
+      const int64_t q = p[d] >> s;
+      nc[d] = 0;
+      if (p[d] & m) {
+        cand[d][nc[d]++] = q;
+      } else {
+        if (q - 1 >= 0) cand[d][nc[d]++] = q - 1;
+        if (q < lv.res) cand[d][nc[d]++] = q;
+      }
+    }
+    for (int a = 0; a < nc[0]; ++a)
+      for (int b = 0; b < nc[1]; ++b)
+        for (int c = 0; c < nc[2]; ++c)
+          if (lv.cell_hash.find(morton(cand[0][a], cand[1][b], cand[2][c])) >= 0) return true;
+    return false;
+  }
+
+  // chi at lattice point p of the active level-l cell c (p in its closure): the cell's trilinear
+  // function, unless a finer level's active cells reach p. Equal, bit for bit, to lattice_value(p):
+  // trilerp gives identical bits from any cell of one level that contains p.
+  double value_in(const int64_t* p, int l, int64_t c) const {
+    if (l < Lmax && in_active_closure(p, l + 1)) return lattice_value(p);
+    const Level& lv = t.levels[l];
+    int64_t q[3];
+    unmorton(lv.cell_key[c], q);
+    double v[8];
+    for (int k = 0; k < 8; ++k) v[k] = lv.U[lv.cell_corner[8 * c + k]];
+    if (l >= L) return trilerp(v, 0, 0, 0);  // not reached for l > L
+    const int s = L - l;
+    const double inv = 1.0 / double(int64_t(1) << s);
+    return trilerp(v, (p[0] - (q[0] << s)) * inv, (p[1] - (q[1] << s)) * inv, (p[2] - (q[2] << s)) * inv);
+  }
+
   struct Out {
     std::vector<uint64_t> key;
     std::vector<double> tval;
@@ -655,12 +711,12 @@ struct Extractor {
   }
 
   // A box of the virtual lattice inside which chi is trilinear (a coarser level's function).
-  void box(const int64_t* o, int64_t k, Out& out) const {
+  void box(const int64_t* o, int64_t k, int l, int64_t cell, Out& out) const {
     if (k == 1) {
       double f[8];
       for (int c = 0; c < 8; ++c) {
         const int64_t p[3] = {o[0] + (c & 1), o[1] + ((c >> 1) & 1), o[2] + ((c >> 2) & 1)};
-        f[c] = lattice_value(p);
+        f[c] = value_in(p, l, cell);
       }
       cube(o, f, out);
       return;
@@ -671,7 +727,7 @@ struct Extractor {
       for (int y = 0; y < 3; ++y)
         for (int x = 0; x < 3; ++x) {
           const int64_t p[3] = {o[0] + x * hk, o[1] + y * hk, o[2] + z * hk};
-          g[x + 3 * y + 9 * z] = lattice_value(p);
+          g[x + 3 * y + 9 * z] = value_in(p, l, cell);
         }
     for (int c = 0; c < 8; ++c) {
       const int cx = c & 1, cy = (c >> 1) & 1, cz = (c >> 2) & 1;
@@ -680,7 +736,7 @@ struct Extractor {
         f[k2] = g[(cx + (k2 & 1)) + 3 * (cy + ((k2 >> 1) & 1)) + 9 * (cz + ((k2 >> 2) & 1))];
       const int64_t so[3] = {o[0] + cx * hk, o[1] + cy * hk, o[2] + cz * hk};
       if (!may_cross(f, so, hk)) continue;
-      box(so, hk, out);
+      box(so, hk, l, cell, out);
     }
   }
 
@@ -710,7 +766,7 @@ struct Extractor {
       const int64_t cq[3] = {2 * q[0] + (ch & 1), 2 * q[1] + ((ch >> 1) & 1), 2 * q[2] + ((ch >> 2) & 1)};
       if (fine.cell_hash.find(morton(cq[0], cq[1], cq[2])) >= 0) continue;
       const int64_t o[3] = {cq[0] << s, cq[1] << s, cq[2] << s};
-      box(o, int64_t(1) << s, out);
+      box(o, int64_t(1) << s, l, c, out);
     }
   }
 };
@@ -746,11 +802,13 @@ void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<
   for (int l = 0; l <= L; ++l)
     for (int64_t lo = 0; lo < t.levels[l].ncells(); lo += kChunk)
       chunks.push_back({l, lo, std::min(t.levels[l].ncells(), lo + kChunk)});
+  Prof prof;
   std::vector<Extractor::Out> outs(chunks.size());
-  cpu::for_each((int64_t)chunks.size(), [&](int64_t i) {
+  parallel_tasks((int64_t)chunks.size(), [&](int64_t i) {
     const Chunk& ch = chunks[i];
     for (int64_t c = ch.lo; c < ch.hi; ++c) ex.cell(ch.l, c, outs[i]);
   });
+  prof("ex-cells", L);
   int64_t ncorner = 0;
   for (const auto& o : outs) ncorner += (int64_t)o.key.size();
   EF_CHECK(ncorner / 3 < (int64_t(1) << 31) - 1, "depth: the surface would have more than 2^31 triangles");
@@ -785,9 +843,11 @@ void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<
       }
       faces[f++] = hv[s];
     }
+  prof("ex-merge", L);
   const int64_t nv = (int64_t)verts.size() / 3;
   density.resize(nv);
   cpu::for_each(nv, [&](int64_t i) { density[i] = eval_point(t, &verts[3 * i], true); });
+  prof("ex-density", L);
 }
 
 }  // namespace poisson

@@ -175,7 +175,9 @@ struct DiagOp {
 };
 
 // y_a += integral F . grad phi_a over the cell, F trilinear with nodal vectors F (3 per node):
-// integral phi_n d_k phi_a = h^2 * (+-1/2) * prod_{d != k} (1/3 if n_d == a_d else 1/6).
+// integral phi_n d_k phi_a = h^2 * (+-1/2) * prod_{d != k} M1(n_d, a_d), M1 = [[1/3, 1/6], [1/6, 1/3]]
+// (the 1D integral of B_{n_k} B'_{a_k} is +-1/2 whatever n_k). Applied separably: sum F_k over
+// axis k, then the 1D mass matrix along the two other axes.
 struct GradOp {
   CellView v;
   int64_t off;
@@ -184,25 +186,30 @@ struct GradOp {
   EF_HD void operator()(int64_t j) const {
     const int64_t c = v.perm[off + j];
     const int32_t* cn = v.corner + 8 * c;
-    double Fl[8][3];
-    for (int k = 0; k < 8; ++k)
-      for (int d = 0; d < 3; ++d) Fl[k][d] = F[3 * cn[k] + d];
-    const double h2 = v.h * v.h;
-    for (int a = 0; a < 8; ++a) {
-      double acc = 0;
-      for (int n = 0; n < 8; ++n) {
-        double m[3];
-        for (int d = 0; d < 3; ++d) m[d] = (((n >> d) & 1) == ((a >> d) & 1)) ? (1.0 / 3.0) : (1.0 / 6.0);
-        for (int k = 0; k < 3; ++k) {
-          const double sgn = ((a >> k) & 1) ? 0.5 : -0.5;
-          double prod = sgn;
-          for (int d = 0; d < 3; ++d)
-            if (d != k) prod *= m[d];
-          acc += Fl[n][k] * prod;
+    double out[8];
+    for (int a = 0; a < 8; ++a) out[a] = 0;
+    for (int k = 0; k < 3; ++k) {
+      const int u = (k + 1) % 3, w = (k + 2) % 3;
+      double s[2][2];  // indexed by (n_u, n_w)
+      for (int iu = 0; iu < 2; ++iu)
+        for (int iw = 0; iw < 2; ++iw) {
+          const int n0 = (iu << u) | (iw << w);
+          s[iu][iw] = F[3 * cn[n0] + k] + F[3 * cn[n0 | (1 << k)] + k];
         }
+      double m[2][2];  // (a_u, a_w)
+      for (int au = 0; au < 2; ++au)
+        for (int aw = 0; aw < 2; ++aw) {
+          const double r0 = (au == 0 ? s[0][0] * (1.0 / 3.0) + s[1][0] * (1.0 / 6.0) : s[0][0] * (1.0 / 6.0) + s[1][0] * (1.0 / 3.0));
+          const double r1 = (au == 0 ? s[0][1] * (1.0 / 3.0) + s[1][1] * (1.0 / 6.0) : s[0][1] * (1.0 / 6.0) + s[1][1] * (1.0 / 3.0));
+          m[au][aw] = aw == 0 ? r0 * (1.0 / 3.0) + r1 * (1.0 / 6.0) : r0 * (1.0 / 6.0) + r1 * (1.0 / 3.0);
+        }
+      for (int a = 0; a < 8; ++a) {
+        const double sg = ((a >> k) & 1) ? 0.5 : -0.5;
+        out[a] += sg * m[(a >> u) & 1][(a >> w) & 1];
       }
-      y[cn[a]] += h2 * acc;
     }
+    const double h2 = v.h * v.h;
+    for (int a = 0; a < 8; ++a) y[cn[a]] += h2 * out[a];
   }
 };
 
@@ -308,17 +315,26 @@ struct MaskedDot {
   const double* b;
   EF_HD double operator()(int64_t i) const { return fr[i] ? a[i] * b[i] : 0.0; }
 };
-struct CgStepOp {  // x += a p ; r -= a Ap (free nodes only)
+struct CgStepOp {  // x += a p ; r -= a Ap ; z = r / diag (free nodes); returns (r.r, r.z)
   const uint8_t* fr;
   double a;
   const double* p;
   const double* Ap;
+  const double* diag;
   double* x;
   double* r;
-  EF_HD void operator()(int64_t i) const {
-    if (!fr[i]) return;
+  double* z;
+  EF_HD Sums<2> operator()(int64_t i) const {
+    Sums<2> out;
+    if (!fr[i]) return out;
     x[i] += a * p[i];
-    r[i] -= a * Ap[i];
+    const double ri = r[i] - a * Ap[i];
+    r[i] = ri;
+    const double zi = diag[i] > 0 ? ri / diag[i] : 0.0;
+    z[i] = zi;
+    out[0] = ri * ri;
+    out[1] = ri * zi;
+    return out;
   }
 };
 struct DirOp {  // p = z + beta p (free nodes), 0 elsewhere
@@ -467,12 +483,11 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
         const double pAp = red.sum<double>(nn, MaskedDot{d.fr.ptr, p.data(), Ap.data()});
         if (!(pAp > 0)) break;
         const double a = rz / pAp;
-        for_each(nn, CgStepOp{d.fr.ptr, a, p.data(), Ap.data(), x.data(), r.data()});
+        const Sums<2> rr = red.sum<Sums<2>>(nn, CgStepOp{d.fr.ptr, a, p.data(), Ap.data(), diag.data(), x.data(), r.data(), z.data()});
         ++it;
-        rnorm = std::sqrt(red.sum<double>(nn, Dot{r.data(), r.data()}));
+        rnorm = std::sqrt(rr[0]);
         if (rnorm <= stop) break;
-        for_each(nn, PrecondOp{r.data(), diag.data(), z.data()});
-        const double rz2 = red.sum<double>(nn, Dot{r.data(), z.data()});
+        const double rz2 = rr[1];
         for_each(nn, DirOp{d.fr.ptr, rz2 / rz, z.data(), p.data()});
         rz = rz2;
       }
