@@ -155,7 +155,7 @@ def _validate(points, normals, confidence):
 def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, samples_per_node: float = 1.5,
                 scale: float = 1.1, confidence=None, full_depth: int = 5, iterations: int = 8,
                 cg_tol: float = 1e-3, trim: Optional[float] = None,
-                progress: Optional[Callable[[int, int], Optional[bool]]] = None,
+                progress: Optional[Callable[[int, int], Optional[bool]]] = None, device: str = "cpu",
                 _debug: bool = False, _max_memory: Optional[float] = None,
                 _dense_iterations: int = 200) -> PoissonResult:
     """Watertight surface through oriented points (screened Poisson reconstruction).
@@ -173,6 +173,9 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
                      unreferenced vertices)
     progress:        called as progress(level, nodes) after each level; return False to cancel
                      (raises KeyboardInterrupt)
+    device:          "cpu" (default) or "cuda": the multigrid solve on the current CUDA device (the
+                     hierarchy and the extraction run on the host). The CUDA path compiles but has
+                     not been run on a GPU yet.
 
     Raises ValueError naming the argument for bad input (no points, one point, collinear or coplanar
     points, zero or non-finite normals, NaN coordinates, out-of-range parameters), MemoryError with
@@ -190,11 +193,14 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
         trim = _number("trim", trim)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable or None, got {type(progress).__name__}")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     max_memory = -1.0 if _max_memory is None else float(_max_memory)
     r = _native.poisson_reconstruct(
         p, nr, conf, depth=depth, point_weight=point_weight, samples_per_node=samples_per_node, scale=scale,
         full_depth=full_depth, iterations=iterations, cg_tol=cg_tol, dense_iterations=int(_dense_iterations),
-        max_memory=max_memory, debug=bool(_debug), progress=progress)
+        max_memory=max_memory, debug=bool(_debug), progress=progress,
+        cuda=device == "cuda")
     v, f, dens = r["vertices"], r["faces"], r["density"]
     if trim is not None and len(v):
         keep_v = dens >= trim

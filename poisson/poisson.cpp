@@ -35,6 +35,8 @@ void check_params(const Params& p) {
 
 Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress) {
   check_params(prm);
+  if (prm.cuda) EF_CHECK(built_with_cuda() && cuda_device_count() > 0,
+                         "device: CUDA is not available (built with CUDA: ", built_with_cuda(), ")");
   const int64_t n = in.n;
   EF_CHECK(n > 0 && in.points && in.normals, "points: no points");
   EF_CHECK(n >= 2, "points: need at least 2 points, got ", n);
@@ -95,7 +97,14 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
   for (const Level& L : t.levels) res.nodes.push_back(L.nnodes());
   res.alpha = t.alpha;
 
-  cpu::poisson_solve(t, prm, progress, res.timings);
+  if (prm.cuda) {
+    EF_CHECK(built_with_cuda(), "device: econ_fast was built without CUDA; rebuild with EF_WITH_CUDA=ON");
+#if EF_WITH_CUDA
+    cuda::poisson_solve(t, prm, progress, res.timings);
+#endif
+  } else {
+    cpu::poisson_solve(t, prm, progress, res.timings);
+  }
   for (const Level& L : t.levels) res.iterations.push_back(L.iterations);
 
   t0 = now();

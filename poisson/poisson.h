@@ -30,6 +30,8 @@ struct Params {
   int dense_iterations = 200;     // CG iteration cap on the dense (coarse) levels
   double max_memory = -1;         // bytes; < 0: the available host memory
   bool debug = false;             // keep per-level node values in the result
+  bool cuda = false;              // run the solver on the current CUDA device (hierarchy and
+                                  // extraction stay on the host)
 };
 
 struct Inputs {

@@ -240,6 +240,7 @@ def test_bad_points(make, exc, msg):
         (dict(confidence=-np.ones(100)), ValueError, "confidence"),
         (dict(confidence=np.zeros(100)), ValueError, "confidence"),
         (dict(progress=3), TypeError, "progress"),
+        (dict(device="gpu"), ValueError, "device"),
     ],
 )
 def test_bad_parameters(kw, exc, msg):
@@ -262,3 +263,10 @@ def test_native_layer_rechecks():
         econ_fast._native.poisson_reconstruct(p, np.zeros_like(n), depth=4)
     with pytest.raises(ValueError, match="points"):
         econ_fast._native.poisson_reconstruct(p[:1], n[:1], depth=4)
+
+
+@pytest.mark.skipif(econ_fast.has_cuda(), reason="checks the CPU-only refusal")
+def test_cuda_device_refused_without_cuda():
+    p, n = _pts()
+    with pytest.raises(ValueError, match="device"):
+        poisson.reconstruct(p, n, depth=4, device="cuda")
