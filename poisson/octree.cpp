@@ -233,7 +233,14 @@ struct Prof {
   double t = wall();
   void operator()(const char* what, int l) {
     const double n = wall();
-    if (on) std::fprintf(stderr, "  [build L%d] %-10s %.4f\n", l, what, n - t);
+    if (on) {
+      long pages = 0, rss = 0;
+      if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+        std::fclose(f);
+      }
+      std::fprintf(stderr, "  [build L%d] %-10s %.4f  rss %ld MB\n", l, what, n - t, rss * 4096 / (1 << 20));
+    }
     t = n;
   }
 };

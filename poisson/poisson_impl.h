@@ -355,6 +355,11 @@ struct DevLevel {
   CellView cv;
 };
 
+template <class T>
+void free_vec(std::vector<T>& v) {
+  std::vector<T>().swap(v);
+}
+
 inline double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -426,7 +431,7 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     DevLevel& d = dl[l];
     const int64_t nn = L.nnodes();
     t0 = now();
-    Buffer<double> U(nn), C(3 * nn), Dn(nn), b(nn), diag(nn), r(nn), z(nn), p(nn), Ap(nn), x(nn);
+    Buffer<double> U(nn), C(3 * nn), Dn(nn), b(nn), diag(nn), r(nn), z(nn), p(nn), Ap(nn);
     if (l == 0) {
       for_each(nn, FillOp{U.data(), 0.0});
       for_each(3 * nn, AddOp{C.data(), d.vsplat.ptr});
@@ -469,7 +474,7 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     const double bnorm = std::sqrt(red.sum<double>(nn, MaskedDot{d.fr.ptr, b.data(), b.data()}));
     double rnorm = std::sqrt(red.sum<double>(nn, Dot{r.data(), r.data()}));
     const double stop = prm.cg_tol * (bnorm > 0 ? bnorm : 1.0);
-    for_each(nn, FillOp{x.data(), 0.0});
+    b = Buffer<double>();  // CG updates U in place (only its free nodes change)
     int it = 0;
     if (rnorm > stop) {
       for_each(nn, PrecondOp{r.data(), diag.data(), z.data()});
@@ -483,7 +488,7 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
         const double pAp = red.sum<double>(nn, MaskedDot{d.fr.ptr, p.data(), Ap.data()});
         if (!(pAp > 0)) break;
         const double a = rz / pAp;
-        const Sums<2> rr = red.sum<Sums<2>>(nn, CgStepOp{d.fr.ptr, a, p.data(), Ap.data(), diag.data(), x.data(), r.data(), z.data()});
+        const Sums<2> rr = red.sum<Sums<2>>(nn, CgStepOp{d.fr.ptr, a, p.data(), Ap.data(), diag.data(), U.data(), r.data(), z.data()});
         ++it;
         rnorm = std::sqrt(rr[0]);
         if (rnorm <= stop) break;
@@ -492,11 +497,31 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
         rz = rz2;
       }
     }
-    for_each(nn, AddOp{U.data(), x.data()});
     synchronize();
     t_solve += now() - t0;
     L.iterations = it;
     d.cv.M = nullptr;
+    // What the finer levels and the extraction no longer need (keeps the peak memory down).
+    free_vec(L.vsplat);
+    free_vec(L.dsplat);
+    free_vec(L.cell_sbeg);
+    free_vec(L.cell_send);
+    free_vec(L.color_perm);
+    free_vec(L.node_free);
+    free_vec(L.node_parent);
+    d.vsplat = Mirror<double>();
+    d.dsplat = Mirror<double>();
+    d.sbeg = Mirror<int32_t>();
+    d.send = Mirror<int32_t>();
+    d.perm = Mirror<int32_t>();
+    d.fr = Mirror<uint8_t>();
+    d.parent = Mirror<int32_t>();
+    if (l > 0) {
+      free_vec(t.levels[l - 1].kid_off);
+      free_vec(t.levels[l - 1].kids);
+      dl[l - 1].kid_off = Mirror<int32_t>();
+      dl[l - 1].kids = Mirror<int32_t>();
+    }
     L.U.resize(nn);
     L.D.resize(nn);
     U.download(L.U.data(), nn);
