@@ -161,40 +161,31 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int
   }
   kv.clear();
   kv.shrink_to_fit();
-  // Splat level: the finest level whose cell holds at least samples_per_node samples (PoissonRecon's
-  // adaptation of the splat depth to the sampling density, restated with plain cell counts).
+  // Splat level, after PoissonRecon's density-adapted sample depth: at a "kernel" level, the finest
+  // whose cell holds at least 8 * samples_per_node samples (a stable count), the count c_k is
+  // extrapolated with the surface scaling (4x fewer samples per cell per level finer): the sample
+  // depth is l_k + log4(c_k / samples_per_node), and the sample is splatted at its ceiling (capped
+  // at depth). The area a sample stands for is its share (by weight) of the ~h_k^2 / 1.5 of surface
+  // in its kernel cell (1.5 = mean of |n_x| + |n_y| + |n_z| over directions).
   s.level.assign(n, -1);
-  for (int l = depth; l >= 0; --l) {
-    const int sh = 3 * (depth - l);
-    for (int64_t a = 0; a < n;) {
-      int64_t b = a + 1;
-      while (b < n && (s.key[b] >> sh) == (s.key[a] >> sh)) ++b;
-      if ((double)(b - a) >= spn)
-        for (int64_t i = a; i < b; ++i)
-          if (s.level[i] < 0) s.level[i] = (int8_t)l;
-      a = b;
-    }
-  }
-  for (auto& v : s.level)
-    if (v < 0) v = 0;
-  // Area per sample: an occupied cell of width h holds about h^2 / 1.5 of a surface (1.5 = mean of
-  // |n_x| + |n_y| + |n_z| over directions), shared among its samples by weight.
   s.area.assign(n, 0.0);
+  std::vector<int8_t> klev(n, -1);
   for (int l = depth; l >= 0; --l) {
     const int sh = 3 * (depth - l);
     const double h = 1.0 / double(int64_t(1) << l);
     for (int64_t a = 0; a < n;) {
       int64_t b = a + 1;
       double W = s.w[a];
-      bool any = s.level[a] == l;
-      while (b < n && (s.key[b] >> sh) == (s.key[a] >> sh)) {
-        W += s.w[b];
-        any |= s.level[b] == l;
-        ++b;
-      }
-      if (any && W > 0)
+      while (b < n && (s.key[b] >> sh) == (s.key[a] >> sh)) W += s.w[b++];
+      const double cnt = double(b - a);
+      if (cnt >= 8.0 * spn || l == 0)
         for (int64_t i = a; i < b; ++i)
-          if (s.level[i] == l) s.area[i] = s.w[i] / W * h * h / 1.5;
+          if (klev[i] < 0) {
+            klev[i] = (int8_t)l;
+            const double x = l + 0.5 * std::log2(cnt / spn);
+            s.level[i] = (int8_t)std::max(0, std::min(depth, (int)std::ceil(x - 1e-9)));
+            s.area[i] = W > 0 ? s.w[i] / W * h * h / 1.5 : 0.0;
+          }
       a = b;
     }
   }
