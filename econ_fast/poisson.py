@@ -15,25 +15,30 @@ How it works (details in ``poisson/octree.h`` and ``poisson/poisson_impl.h``):
 * The points are fitted in a cube (largest bounding-box side times ``scale``), mapped to [0, 1]^3.
 * Level l is the 2^l grid of cells with trilinear hat functions at its nodes. Levels up to
   ``full_depth`` are dense; finer levels only hold the 3x3x3 cell neighbourhoods of the samples
-  splatted at that level or finer. A sample is splatted (its normal spread trilinearly into its
-  cell's corners) at the finest level ``<= depth`` whose cell holds at least ``samples_per_node``
-  samples, so sparse regions get a smoother vector field and a shallower hierarchy (PoissonRecon's
-  adaptation to the sampling density, restated with plain cell counts).
+  splatted at that level or finer. A sample's depth follows PoissonRecon's density adaptation: at
+  the finest level whose cell holds at least 8 * ``samples_per_node`` samples (count c), the depth
+  is that level + log4(c / samples_per_node) (a surface has 4x fewer samples per cell one level
+  finer); the sample is splatted (its normal spread trilinearly into its cell's corners) at the
+  ceiling of that depth, capped at ``depth``. Sparse regions get a smoother field and a shallower
+  hierarchy; on the inputs measured the output resolution matches Open3D's at the same settings.
 * Energy: integral |grad chi - V|^2 + alpha sum_i w_i chi(p_i)^2 with
   alpha = point_weight * (surface area) / (sum of weights), the screened paper's normalisation;
   the area of a sample is its share (by weight) of the ~h^2/1.5 of surface in its splat cell.
 * Solve: cascadic, coarse to fine; each level solves for a correction on its free nodes with
   Jacobi-preconditioned CG (``iterations`` per sparse level, up to 200 on dense levels, stopping
   at ``cg_tol``). Results do not depend on the thread count.
-* Iso-value: the weighted mean of chi at the samples. Extraction: marching cubes on a uniform
-  virtual lattice whose level is the finest level at least a quarter of the samples were splatted
-  at; only cells whose function can change sign are visited. The mesh is watertight, edge-manifold
-  and consistently oriented (outward normals) wherever the surface does not reach the cube's side.
+* Iso-value: the weighted mean of chi at the samples. Extraction: marching cubes (tables generated
+  in the code, ambiguous faces always separate the inside corners) on a uniform virtual lattice
+  whose level is the finest level at least a quarter of the samples were splatted at; only cells
+  whose function can change sign are visited, and every lattice value is computed by one fixed rule
+  so neighbouring cells agree. The mesh is watertight, edge-manifold and consistently oriented
+  (outward normals); where the surface would leave the bounding cube it is closed on the cube's
+  side (lattice points on the side count as outside).
 
 ``density`` (per output vertex) is the confidence-weighted sample density: sum_i w_i phi_i(x), with
 phi_i the trilinear hat of sample i's splat cell, i.e. about how many samples lie within one splat
-cell of the vertex. It is ~``samples_per_node`` or more near the data and falls to 0 one splat cell
-away from any sample. ``trim=t`` drops the vertices whose density is below ``t`` (and the faces
+cell of the vertex. It is of the order of ``samples_per_node`` near the data and falls to 0 one
+splat cell away from any sample. ``trim=t`` drops the vertices whose density is below ``t`` (and the faces
 using them), like PoissonRecon's SurfaceTrimmer on this density scale; e.g. ``trim=0.5`` removes the
 parts Poisson invented far from any sample.
 """

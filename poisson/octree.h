@@ -3,7 +3,8 @@
 //
 // Level l is the 2^l grid of cells over the unit cube, with degree-1 (trilinear hat) basis
 // functions at the (2^l + 1)^3 lattice nodes. Levels <= full_depth are dense. At a finer level only
-// *active* cells exist: the 3x3x3 cell neighbourhood of every sample whose splat level is >= l.
+// *active* cells exist: the 3x3x3 cell neighbourhood of every sample whose splat level is >= l
+// (splat levels: see prepare_samples in octree.cpp).
 // That rule nests by itself (a sample's neighbourhood at level l+1 lies inside its neighbourhood at
 // level l), so every active cell's parent is active. The function is built coarse to fine:
 //   chi_l = chi_{l-1} + sum over *free* nodes a of level l of x_a * phi_a,
