@@ -20,53 +20,11 @@ namespace poisson {
 
 namespace {
 
-int bits_for(int64_t n) {  // table of >= 2n slots
+int bits_for(int64_t n) {  // table of >= 1.5 n slots (load <= 2/3 for linear probing)
   int b = 4;
-  while ((int64_t(1) << b) < 2 * n) ++b;
+  while ((int64_t(1) << b) < n + n / 2) ++b;
   return b;
 }
-
-// Insert-only set of 64-bit keys (open addressing); the result is read out sorted.
-struct KeySet {
-  std::vector<uint64_t> slots;
-  int bits = 4;
-  int64_t count = 0;
-  explicit KeySet(int64_t expect) {
-    bits = bits_for(std::max<int64_t>(expect, 8));
-    slots.assign(size_t(1) << bits, kEmptyKey);
-  }
-  void grow() {
-    std::vector<uint64_t> old;
-    old.swap(slots);
-    ++bits;
-    slots.assign(size_t(1) << bits, kEmptyKey);
-    count = 0;
-    for (uint64_t k : old)
-      if (k != kEmptyKey) insert(k);
-  }
-  void insert(uint64_t key) {
-    if (2 * (count + 1) > (int64_t)slots.size()) grow();
-    const uint64_t mask = slots.size() - 1;
-    uint64_t s = hash_slot(key, bits);
-    for (;;) {
-      if (slots[s] == key) return;
-      if (slots[s] == kEmptyKey) {
-        slots[s] = key;
-        ++count;
-        return;
-      }
-      s = (s + 1) & mask;
-    }
-  }
-  std::vector<uint64_t> sorted() const {
-    std::vector<uint64_t> out;
-    out.reserve(count);
-    for (uint64_t k : slots)
-      if (k != kEmptyKey) out.push_back(k);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-};
 
 // LSD radix sort of keys (< 2^bits) with an optional payload, 11-bit digits; stable, so equal keys
 // keep their payload order (deterministic).
@@ -810,22 +768,42 @@ void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<
   int64_t ncorner = 0;
   for (const auto& o : outs) ncorner += (int64_t)o.key.size();
   EF_CHECK(ncorner / 3 < (int64_t(1) << 31) - 1, "depth: the surface would have more than 2^31 triangles");
-  // Vertices: one per lattice edge, numbered in order of first use (deterministic).
-  const int bits = bits_for(std::max<int64_t>(ncorner / 2, 8));
+  // Vertices: one per lattice edge, numbered in order of first use (deterministic). A vertex is
+  // shared by about 6 corners: the table starts at that size and doubles when 2/3 full.
+  int bits = bits_for(std::max<int64_t>(ncorner / 6, 8));
   std::vector<uint64_t> hk(size_t(1) << bits, kEmptyKey);
   std::vector<int32_t> hv(size_t(1) << bits, -1);
-  const uint64_t mask = hk.size() - 1;
+  int64_t used = 0;
   faces.resize(ncorner);
   verts.clear();
-  verts.reserve(ncorner / 2 * 3);
+  verts.reserve(ncorner / 2 + 3);
   const double invR = 1.0 / double(ex.R);
   int64_t f = 0;
-  for (const auto& o : outs)
+  for (auto& o : outs) {
     for (size_t j = 0; j < o.key.size(); ++j) {
+      if (3 * (used + 1) > 2 * (int64_t)hk.size()) {
+        std::vector<uint64_t> ok;
+        std::vector<int32_t> ov;
+        ok.swap(hk);
+        ov.swap(hv);
+        ++bits;
+        hk.assign(size_t(1) << bits, kEmptyKey);
+        hv.assign(size_t(1) << bits, -1);
+        const uint64_t m2 = hk.size() - 1;
+        for (size_t q = 0; q < ok.size(); ++q)
+          if (ok[q] != kEmptyKey) {
+            uint64_t s2 = hash_slot(ok[q], bits);
+            while (hk[s2] != kEmptyKey) s2 = (s2 + 1) & m2;
+            hk[s2] = ok[q];
+            hv[s2] = ov[q];
+          }
+      }
+      const uint64_t mask = hk.size() - 1;
       const uint64_t key = o.key[j];
       uint64_t s = hash_slot(key, bits);
       while (hk[s] != kEmptyKey && hk[s] != key) s = (s + 1) & mask;
       if (hk[s] == kEmptyKey) {
+        ++used;
         hk[s] = key;
         hv[s] = (int32_t)(verts.size() / 3);
         const int dir = (int)(key & 7);
@@ -841,6 +819,9 @@ void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<
       }
       faces[f++] = hv[s];
     }
+    std::vector<uint64_t>().swap(o.key);
+    std::vector<double>().swap(o.tval);
+  }
   prof("ex-merge", L);
   const int64_t nv = (int64_t)verts.size() / 3;
   density.resize(nv);

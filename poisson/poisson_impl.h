@@ -431,17 +431,19 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     DevLevel& d = dl[l];
     const int64_t nn = L.nnodes();
     t0 = now();
-    Buffer<double> U(nn), C(3 * nn), Dn(nn), b(nn), diag(nn), r(nn), z(nn), p(nn), Ap(nn);
+    // Allocation order keeps the peak low on the finest (largest) level: C is dropped there once b
+    // is built, b once the residual is, the density field is made after the CG vectors are gone.
+    Buffer<double> U(nn), C(3 * nn), b(nn), diag(nn), Ap(nn);
     if (l == 0) {
       for_each(nn, FillOp{U.data(), 0.0});
       for_each(3 * nn, AddOp{C.data(), d.vsplat.ptr});
-      for_each(nn, AddOp{Dn.data(), d.dsplat.ptr});
     } else {
       const DevLevel& pd = dl[l - 1];
       for_each(nn, ProlongOp<1>{d.node_key.ptr, d.parent.ptr, pd.cell_key.ptr, pd.corner.ptr, Uprev.data(), nullptr, U.data()});
       for_each(nn, ProlongOp<3>{d.node_key.ptr, d.parent.ptr, pd.cell_key.ptr, pd.corner.ptr, Cprev.data(), d.vsplat.ptr, C.data()});
-      for_each(nn, ProlongOp<1>{d.node_key.ptr, d.parent.ptr, pd.cell_key.ptr, pd.corner.ptr, Dprev.data(), d.dsplat.ptr, Dn.data()});
     }
+    Cprev = Buffer<double>();
+    Uprev = Buffer<double>();
     // Screening matrices where the cells hold many samples on average.
     Buffer<double> Mbuf;
     d.cv.M = nullptr;
@@ -462,10 +464,13 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
       const double* up = U.data();
       colour_pass(L, [&](int64_t off) { return GradOp{d.cv, off, Cp, bp}; });
       for_each(nn, AddOp{bp, d.bfine.data()});
+      d.bfine = Buffer<double>();
+      if (l == Lmax) C = Buffer<double>();
       colour_pass(L, [&](int64_t off) { return DiagOp{d.cv, off, dp}; });
       colour_pass(L, [&](int64_t off) { return ApplyOp{d.cv, off, up, ap}; });
-      for_each(nn, ResidualOp{d.fr.ptr, bp, ap, r.data()});
     }
+    Buffer<double> r(nn);
+    for_each(nn, ResidualOp{d.fr.ptr, b.data(), Ap.data(), r.data()});
     synchronize();
     t_system += now() - t0;
     t0 = now();
@@ -475,6 +480,7 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     double rnorm = std::sqrt(red.sum<double>(nn, Dot{r.data(), r.data()}));
     const double stop = prm.cg_tol * (bnorm > 0 ? bnorm : 1.0);
     b = Buffer<double>();  // CG updates U in place (only its free nodes change)
+    Buffer<double> z(nn), p(nn);
     int it = 0;
     if (rnorm > stop) {
       for_each(nn, PrecondOp{r.data(), diag.data(), z.data()});
@@ -499,6 +505,19 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     }
     synchronize();
     t_solve += now() - t0;
+    r = Buffer<double>();
+    z = Buffer<double>();
+    p = Buffer<double>();
+    Ap = Buffer<double>();
+    diag = Buffer<double>();
+    Mbuf = Buffer<double>();
+    Buffer<double> Dn(nn);
+    if (l == 0) {
+      for_each(nn, AddOp{Dn.data(), d.dsplat.ptr});
+    } else {
+      const DevLevel& pd = dl[l - 1];
+      for_each(nn, ProlongOp<1>{d.node_key.ptr, d.parent.ptr, pd.cell_key.ptr, pd.corner.ptr, Dprev.data(), d.dsplat.ptr, Dn.data()});
+    }
     L.iterations = it;
     d.cv.M = nullptr;
     // What the finer levels and the extraction no longer need (keeps the peak memory down).
@@ -529,7 +548,6 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     Uprev = std::move(U);
     Cprev = std::move(C);
     Dprev = std::move(Dn);
-    d.bfine = Buffer<double>();
     if (progress && !progress(l, nn)) throw Cancelled("poisson.reconstruct: cancelled by the progress callback");
   }
   timings.push_back({"splat", t_splat});
