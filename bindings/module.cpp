@@ -12,6 +12,7 @@ namespace py = pybind11;
 
 void bind_dbini(py::module_& m);
 void bind_meshquery(py::module_& m);
+void bind_poisson(py::module_& m);
 
 #ifndef EF_VERSION
 #define EF_VERSION "0.0.0"
@@ -61,4 +62,5 @@ PYBIND11_MODULE(_native, m) {
 
   bind_dbini(m);
   bind_meshquery(m);
+  bind_poisson(m);
 }

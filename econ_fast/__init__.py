@@ -40,6 +40,7 @@ def set_num_threads(n: int) -> None:
 
 from . import dbini  # noqa: E402
 from . import meshquery  # noqa: E402
+from . import poisson  # noqa: E402
 from .meshquery import (  # noqa: E402
     MeshQuery,
     OrthographicCamera,
@@ -48,6 +49,6 @@ from .meshquery import (  # noqa: E402
 )
 
 __all__ = [
-    "build_info", "has_cuda", "get_num_threads", "set_num_threads", "dbini", "meshquery", "MeshQuery",
+    "build_info", "has_cuda", "get_num_threads", "set_num_threads", "dbini", "meshquery", "poisson", "MeshQuery",
     "OrthographicCamera", "PerspectiveCamera", "render_depth_normals", "__version__",
 ]

@@ -1,0 +1,833 @@
+// SPDX-License-Identifier: Apache-2.0
+// Host side of the Poisson reconstruction: sample classification, the adaptive level structure
+// (octree.h), point evaluation and the iso-surface extraction.
+#include "octree.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <numeric>
+
+#include "../csrc/core/error.h"
+#include "../csrc/core/parallel.h"
+#include "../csrc/core/thread_pool.h"
+
+namespace ef {
+namespace poisson {
+
+namespace {
+
+int bits_for(int64_t n) {  // table of >= 1.5 n slots (load <= 2/3 for linear probing)
+  int b = 4;
+  while ((int64_t(1) << b) < n + n / 2) ++b;
+  return b;
+}
+
+// LSD radix sort of keys (< 2^bits) with an optional payload, 11-bit digits; stable, so equal keys
+// keep their payload order (deterministic).
+void radix_sort(std::vector<uint64_t>& keys, std::vector<uint32_t>* vals, int bits) {
+  const size_t n = keys.size();
+  if (n < 2) return;
+  std::vector<uint64_t> k2(n);
+  std::vector<uint32_t> v2(vals ? n : 0);
+  constexpr int kDigit = 11;
+  constexpr size_t kBuckets = size_t(1) << kDigit;
+  std::vector<size_t> cnt(kBuckets);
+  for (int shift = 0; shift < bits; shift += kDigit) {
+    std::fill(cnt.begin(), cnt.end(), 0);
+    for (size_t i = 0; i < n; ++i) ++cnt[(keys[i] >> shift) & (kBuckets - 1)];
+    size_t sum = 0;
+    for (size_t b = 0; b < kBuckets; ++b) {
+      const size_t c = cnt[b];
+      cnt[b] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const size_t dst = cnt[(keys[i] >> shift) & (kBuckets - 1)]++;
+      k2[dst] = keys[i];
+      if (vals) v2[dst] = (*vals)[i];
+    }
+    keys.swap(k2);
+    if (vals) vals->swap(v2);
+  }
+}
+
+// Runs f(i) for i in [0, n) on the thread pool, one task per index (for coarse tasks, where
+// cpu::for_each's element grain would keep a few thousand of them on one thread).
+template <class F>
+void parallel_tasks(int64_t n, const F& f) {
+  if (n <= 0) return;
+  if (n == 1 || cpu::ThreadPool::instance().num_threads() == 1 || cpu::in_parallel_region()) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  cpu::ThreadPool::instance().run(
+      n, [](const void* ctx, int64_t i) { (*static_cast<const F*>(ctx))(i); }, &f);
+}
+
+inline double lerp(double a, double b, double t) { return (1.0 - t) * a + t * b; }
+// Trilinear interpolation, always x then y then z, with (1-t)a + tb: a value on a shared face,
+// edge or corner is bit-identical from either cell (t = 0 and t = 1 are exact).
+inline double trilerp(const double* v, double tx, double ty, double tz) {
+  const double x00 = lerp(v[0], v[1], tx), x10 = lerp(v[2], v[3], tx);
+  const double x01 = lerp(v[4], v[5], tx), x11 = lerp(v[6], v[7], tx);
+  return lerp(lerp(x00, x10, ty), lerp(x01, x11, ty), tz);
+}
+
+}  // namespace
+
+void HashTable::build(const std::vector<uint64_t>& sorted_keys) {
+  bits = bits_for((int64_t)sorted_keys.size());
+  keys.assign(size_t(1) << bits, kEmptyKey);
+  vals.assign(size_t(1) << bits, -1);
+  const uint64_t mask = keys.size() - 1;
+  for (size_t i = 0; i < sorted_keys.size(); ++i) {
+    uint64_t s = hash_slot(sorted_keys[i], bits);
+    while (keys[s] != kEmptyKey) s = (s + 1) & mask;
+    keys[s] = sorted_keys[i];
+    vals[s] = (int32_t)i;
+  }
+}
+
+int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int64_t n, int depth,
+                        int full_depth, double spn, double point_weight) {
+  t.depth = depth;
+  t.full_depth = std::min(full_depth, depth);
+  Samples& s = t.s;
+  s.n = n;
+  const int64_t R = int64_t(1) << depth;
+  std::vector<std::pair<uint64_t, int32_t>> kv(n);
+  cpu::for_each(n, [&](int64_t i) {
+    int64_t c[3];
+    for (int d = 0; d < 3; ++d) c[d] = std::min<int64_t>(R - 1, std::max<int64_t>(0, (int64_t)std::floor(unit_pos[3 * i + d] * R)));
+    kv[i] = {morton(c[0], c[1], c[2]), (int32_t)i};
+  });
+  std::sort(kv.begin(), kv.end());
+  s.pos.resize(3 * n);
+  s.w.resize(n);
+  s.order.resize(n);
+  s.key.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t j = kv[i].second;
+    s.order[i] = j;
+    s.key[i] = kv[i].first;
+    for (int d = 0; d < 3; ++d) s.pos[3 * i + d] = unit_pos[3 * j + d];
+    s.w[i] = conf ? conf[j] : 1.0;
+  }
+  kv.clear();
+  kv.shrink_to_fit();
+  // Splat level, after PoissonRecon's density-adapted sample depth: at a "kernel" level, the finest
+  // whose cell holds at least 8 * samples_per_node samples (a stable count), the count c_k is
+  // extrapolated with the surface scaling (4x fewer samples per cell per level finer): the sample
+  // depth is l_k + log4(c_k / samples_per_node), and the sample is splatted at its ceiling (capped
+  // at depth). The area a sample stands for is its share (by weight) of the ~h_k^2 / 1.5 of surface
+  // in its kernel cell (1.5 = mean of |n_x| + |n_y| + |n_z| over directions).
+  s.level.assign(n, -1);
+  s.area.assign(n, 0.0);
+  std::vector<int8_t> klev(n, -1);
+  for (int l = depth; l >= 0; --l) {
+    const int sh = 3 * (depth - l);
+    const double h = 1.0 / double(int64_t(1) << l);
+    for (int64_t a = 0; a < n;) {
+      int64_t b = a + 1;
+      double W = s.w[a];
+      while (b < n && (s.key[b] >> sh) == (s.key[a] >> sh)) W += s.w[b++];
+      const double cnt = double(b - a);
+      if (cnt >= 8.0 * spn || l == 0)
+        for (int64_t i = a; i < b; ++i)
+          if (klev[i] < 0) {
+            klev[i] = (int8_t)l;
+            const double x = l + 0.5 * std::log2(cnt / spn);
+            s.level[i] = (int8_t)std::max(0, std::min(depth, (int)std::ceil(x - 1e-9)));
+            s.area[i] = W > 0 ? s.w[i] / W * h * h / 1.5 : 0.0;
+          }
+      a = b;
+    }
+  }
+  double sa = 0, sw = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    sa += s.area[i];
+    sw += s.w[i];
+  }
+  t.alpha = sw > 0 ? point_weight * sa / sw : 0.0;
+  // Memory estimate: a surface band of active cells is about 9 times the occupied cells; ~330
+  // bytes per active cell (cell and node tables, hash tables, solver vectors), ~200 per sample.
+  double bytes = 200.0 * n;
+  for (int l = 0; l <= depth; ++l) {
+    const double full = std::pow(8.0, l);
+    if (l <= t.full_depth) {
+      bytes += 330.0 * full;
+      continue;
+    }
+    const int sh = 3 * (depth - l);
+    int64_t occ = 0;
+    uint64_t prev = kEmptyKey;
+    for (int64_t i = 0; i < n; ++i)
+      if (s.level[i] >= l && (s.key[i] >> sh) != prev) {
+        prev = s.key[i] >> sh;
+        ++occ;
+      }
+    bytes += 330.0 * std::min(full, 9.0 * occ);
+  }
+  return (int64_t)std::min(bytes, 9e18);
+}
+
+namespace {
+double wall() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+struct Prof {
+  bool on = std::getenv("EF_POISSON_PROFILE") != nullptr;
+  double t = wall();
+  void operator()(const char* what, int l) {
+    const double n = wall();
+    if (on) {
+      long pages = 0, rss = 0;
+      if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+        std::fclose(f);
+      }
+      std::fprintf(stderr, "  [build L%d] %-10s %.4f  rss %ld MB\n", l, what, n - t, rss * 4096 / (1 << 20));
+    }
+    t = n;
+  }
+};
+}  // namespace
+
+void build_levels(Tree& t, const double* unit_normals_unsorted) {
+  Prof prof;
+  const int D = t.depth;
+  Samples& s = t.s;
+  const int64_t n = s.n;
+  t.levels.clear();
+  for (int l = 0; l <= D; ++l) {
+    Level L;
+    L.l = l;
+    L.res = int64_t(1) << l;
+    L.h = 1.0 / double(L.res);
+    const int sh = 3 * (D - l);
+    if (l <= t.full_depth) {
+      L.cell_key.resize(L.res * L.res * L.res);
+      std::iota(L.cell_key.begin(), L.cell_key.end(), uint64_t(0));
+    } else {
+      // Samples are Morton-sorted, so their level-l keys come sorted: dedupe consecutive ones.
+      std::vector<uint64_t> occ;
+      for (int64_t i = 0; i < n; ++i)
+        if (s.level[i] >= l) {
+          const uint64_t k = s.key[i] >> sh;
+          if (occ.empty() || occ.back() != k) occ.push_back(k);
+        }
+      if (occ.empty()) break;
+      // Dilate by one cell, one axis at a time (sort + unique after each).
+      for (int axis = 0; axis < 3; ++axis) {
+        std::vector<uint64_t> nb;
+        nb.reserve(occ.size() * 3);
+        for (uint64_t k : occ) {
+          int64_t c[3];
+          unmorton(k, c);
+          for (int dd = -1; dd <= 1; ++dd) {
+            int64_t q[3] = {c[0], c[1], c[2]};
+            q[axis] += dd;
+            if (q[axis] < 0 || q[axis] >= L.res) continue;
+            nb.push_back(morton(q[0], q[1], q[2]));
+          }
+        }
+        radix_sort(nb, nullptr, 3 * l);
+        nb.erase(std::unique(nb.begin(), nb.end()), nb.end());
+        occ.swap(nb);
+      }
+      L.cell_key.swap(occ);
+    }
+    prof("cells", l);
+    const int64_t nc = L.ncells();
+    L.cell_hash.build(L.cell_key);
+    // Nodes: the corners of the active cells, numbered in Morton order; one radix sort of the
+    // (corner key, cell corner slot) pairs gives the node list and every cell's corner indices.
+    // The prolongation parent of a node is the parent of the first cell that has it as a corner.
+    std::vector<int32_t> cell_parent;
+    if (l > 0) {
+      const Level& P = t.levels[l - 1];
+      cell_parent.resize(nc);
+      int64_t j = 0;
+      for (int64_t c = 0; c < nc; ++c) {
+        const uint64_t pk = L.cell_key[c] >> 3;
+        while (j < P.ncells() && P.cell_key[j] < pk) ++j;
+        if (j >= P.ncells() || P.cell_key[j] != pk) EF_FAIL("poisson: level ", l, " is not nested in level ", l - 1);
+        cell_parent[c] = (int32_t)j;
+      }
+    }
+    L.cell_corner.resize(8 * nc);
+    {
+      std::vector<uint64_t> keys(8 * nc);
+      std::vector<uint32_t> slot(8 * nc);
+      const uint64_t* ck = L.cell_key.data();
+      cpu::for_each(nc, [&](int64_t c) {
+        int64_t q[3];
+        unmorton(ck[c], q);
+        for (int k = 0; k < 8; ++k) {
+          keys[8 * c + k] = morton(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1));
+          slot[8 * c + k] = (uint32_t)(8 * c + k);
+        }
+      });
+      radix_sort(keys, &slot, 3 * (l + 1));
+      L.node_key.clear();
+      L.node_parent.clear();
+      for (size_t a = 0; a < keys.size();) {
+        size_t b = a;
+        const int32_t idx = (int32_t)L.node_key.size();
+        int64_t q[3];
+        unmorton(keys[a], q);
+        L.node_key.push_back(pack_node(q[0], q[1], q[2]));
+        L.node_parent.push_back(l > 0 ? cell_parent[slot[a] >> 3] : -1);
+        for (; b < keys.size() && keys[b] == keys[a]; ++b) L.cell_corner[slot[b]] = idx;
+        a = b;
+      }
+    }
+    prof("nodes", l);
+    const int64_t nn = L.nnodes();
+    EF_CHECK(nn < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", nn, " nodes (at most 2^31)");
+    L.node_hash.build(L.node_key);
+    // Sample ranges: merge the sorted cells with the sorted samples.
+    L.cell_sbeg.resize(nc);
+    L.cell_send.resize(nc);
+    {
+      int64_t i = 0;
+      for (int64_t c = 0; c < nc; ++c) {
+        const uint64_t k = L.cell_key[c];
+        while (i < n && (s.key[i] >> sh) < k) ++i;
+        L.cell_sbeg[c] = (int32_t)i;
+        while (i < n && (s.key[i] >> sh) == k) ++i;
+        L.cell_send[c] = (int32_t)i;
+      }
+    }
+    prof("corners", l);
+    // Colours by cell parity: two cells of one colour share no node.
+    {
+      int64_t cnt[8] = {0};
+      std::vector<uint8_t> col(nc);
+      for (int64_t c = 0; c < nc; ++c) {
+        int64_t q[3];
+        unmorton(L.cell_key[c], q);
+        col[c] = (uint8_t)((q[0] & 1) | ((q[1] & 1) << 1) | ((q[2] & 1) << 2));
+        ++cnt[col[c]];
+      }
+      L.color_off[0] = 0;
+      for (int k = 0; k < 8; ++k) L.color_off[k + 1] = L.color_off[k] + cnt[k];
+      int64_t pos[8];
+      for (int k = 0; k < 8; ++k) pos[k] = L.color_off[k];
+      L.color_perm.resize(nc);
+      for (int64_t c = 0; c < nc; ++c) L.color_perm[pos[col[c]]++] = (int32_t)c;
+    }
+    // Free nodes: every cell of the domain around them is active.
+    {
+      std::vector<uint8_t> inc(nn, 0);
+      for (int64_t c = 0; c < 8 * nc; ++c) ++inc[L.cell_corner[c]];
+      L.node_free.resize(nn);
+      for (int64_t i = 0; i < nn; ++i) {
+        int64_t q[3];
+        unpack_node(L.node_key[i], q);
+        int expect = 1;
+        for (int d = 0; d < 3; ++d) expect *= (q[d] == 0 || q[d] == L.res) ? 1 : 2;
+        L.node_free[i] = inc[i] == expect;
+      }
+    }
+    prof("free", l);
+    // Children lists of the coarser level (CSR by prolongation parent, in node order).
+    if (l > 0) {
+      Level& P = t.levels[l - 1];
+      const int32_t* npar = L.node_parent.data();
+      P.kid_off.assign(P.ncells() + 1, 0);
+      for (int64_t i = 0; i < nn; ++i) ++P.kid_off[npar[i] + 1];
+      for (int64_t c = 0; c < P.ncells(); ++c) P.kid_off[c + 1] += P.kid_off[c];
+      P.kids.resize(nn);
+      std::vector<int32_t> fill(P.kid_off.begin(), P.kid_off.end() - 1);
+      for (int64_t i = 0; i < nn; ++i) P.kids[fill[npar[i]]++] = (int32_t)i;
+    }
+    for (int64_t c = 0; c < nc; ++c) {
+      const int64_t k = L.cell_send[c] - L.cell_sbeg[c];
+      L.samples_in_cells += k;
+      L.cells_with_samples += k > 0;
+    }
+    prof("parent", l);
+    // Splat the samples whose splat level is l: trilinear weights into their cell's corners.
+    L.vsplat.assign(3 * nn, 0.0);
+    L.dsplat.assign(nn, 0.0);
+    {
+      const double res = double(L.res);
+      const double inv_h3 = res * res * res;
+      for (int64_t i = 0; i < n; ++i) {
+        if (s.level[i] != l) continue;
+        const int32_t c = L.cell_hash.find(s.key[i] >> sh);
+        int64_t q[3];
+        unmorton(s.key[i] >> sh, q);
+        double tt[3];
+        for (int d = 0; d < 3; ++d) tt[d] = std::min(1.0, std::max(0.0, s.pos[3 * i + d] * res - q[d]));
+        const double* nrm = unit_normals_unsorted + 3 * s.order[i];
+        const double a = s.area[i] * inv_h3;
+        for (int k = 0; k < 8; ++k) {
+          const double phi = ((k & 1) ? tt[0] : 1 - tt[0]) * ((k & 2) ? tt[1] : 1 - tt[1]) * ((k & 4) ? tt[2] : 1 - tt[2]);
+          const int32_t node = L.cell_corner[8 * c + k];
+          for (int d = 0; d < 3; ++d) L.vsplat[3 * node + d] += a * phi * nrm[d];
+          L.dsplat[node] += s.w[i] * phi;
+        }
+      }
+    }
+    prof("splat", l);
+    t.levels.push_back(std::move(L));
+  }
+  t.finest = (int)t.levels.size() - 1;
+}
+
+double eval_point(const Tree& t, const double* p, bool density) {
+  for (int l = t.finest; l >= 0; --l) {
+    const Level& L = t.levels[l];
+    int64_t q[3];
+    double tt[3];
+    for (int d = 0; d < 3; ++d) {
+      const double x = p[d] * double(L.res);
+      q[d] = std::min<int64_t>(L.res - 1, std::max<int64_t>(0, (int64_t)std::floor(x)));
+      tt[d] = std::min(1.0, std::max(0.0, x - q[d]));
+    }
+    const int32_t c = L.cell_hash.find(morton(q[0], q[1], q[2]));
+    if (c < 0) continue;
+    double v[8];
+    const std::vector<double>& src = density ? L.D : L.U;
+    for (int k = 0; k < 8; ++k) v[k] = src[L.cell_corner[8 * c + k]];
+    return trilerp(v, tt[0], tt[1], tt[2]);
+  }
+  return 0.0;
+}
+
+namespace {
+
+// Marching-cubes tables, generated here rather than copied: for each of the 256 sign patterns the
+// surface crosses the cube faces in segments; a face with two diagonal inside corners (the
+// ambiguous case) always separates the inside corners, a rule that depends on the face alone, so
+// the two cubes sharing a face agree and the mesh is watertight. Every segment is directed with
+// the inside part of its face on its left (seen from outside the cube); the directed segments then
+// chain into closed loops, each fanned into triangles. Neighbouring cubes see a shared face from
+// opposite sides, so they traverse the shared segment in opposite directions: the orientation is
+// consistent, and the one global sign is fixed so normals point from inside (chi < iso) to outside.
+struct McTables {
+  int edge_a[12], edge_b[12];  // cube corners of each edge; b = a | axis bit
+  int ntri[256];
+  int8_t tri[256][12][3];      // edge indices
+  McTables() {
+    int ne = 0;
+    for (int d = 0; d < 3; ++d)
+      for (int a = 0; a < 8; ++a)
+        if (!(a & (1 << d))) edge_a[ne] = a, edge_b[ne++] = a | (1 << d);
+    auto edge_of = [&](int a, int b) {
+      if (a > b) std::swap(a, b);
+      for (int e = 0; e < 12; ++e)
+        if (edge_a[e] == a && edge_b[e] == b) return e;
+      return -1;
+    };
+    auto pos = [](int k, int d) { return double((k >> d) & 1); };
+    int flip = -1;
+    for (int cs = 0; cs < 256; ++cs) {
+      int next[12];
+      for (int e = 0; e < 12; ++e) next[e] = -1;
+      for (int d = 0; d < 3; ++d)
+        for (int side = 0; side < 2; ++side) {
+          const int u = (d + 1) % 3, v = (d + 2) % 3;
+          int cyc[4];
+          const int uv[4][2] = {{0, 0}, {1, 0}, {1, 1}, {0, 1}};
+          for (int j = 0; j < 4; ++j) cyc[j] = (side << d) | (uv[j][0] << u) | (uv[j][1] << v);
+          bool in[4];
+          for (int j = 0; j < 4; ++j) in[j] = (cs >> cyc[j]) & 1;
+          int cross[4], nc = 0;
+          for (int j = 0; j < 4; ++j)
+            if (in[j] != in[(j + 1) % 4]) cross[nc++] = j;  // edge j: corners j, j+1
+          if (nc == 0) continue;
+          int segs[2][2], ns = 0;
+          double cin[2][3];
+          if (nc == 2) {
+            segs[0][0] = cross[0], segs[0][1] = cross[1];
+            ns = 1;
+            int cnt = 0;
+            for (int dd = 0; dd < 3; ++dd) cin[0][dd] = 0;
+            for (int j = 0; j < 4; ++j)
+              if (in[j]) {
+                ++cnt;
+                for (int dd = 0; dd < 3; ++dd) cin[0][dd] += pos(cyc[j], dd);
+              }
+            for (int dd = 0; dd < 3; ++dd) cin[0][dd] /= cnt;
+          } else {
+            for (int j = 0; j < 4; ++j)
+              if (in[j]) {
+                segs[ns][0] = (j + 3) % 4, segs[ns][1] = j;
+                for (int dd = 0; dd < 3; ++dd) cin[ns][dd] = pos(cyc[j], dd);
+                ++ns;
+              }
+          }
+          double nrm[3] = {0, 0, 0};
+          nrm[d] = side ? 1 : -1;
+          for (int sg = 0; sg < ns; ++sg) {
+            int ea = edge_of(cyc[segs[sg][0]], cyc[(segs[sg][0] + 1) % 4]);
+            int eb = edge_of(cyc[segs[sg][1]], cyc[(segs[sg][1] + 1) % 4]);
+            double A[3], B[3];
+            for (int dd = 0; dd < 3; ++dd) {
+              A[dd] = 0.5 * (pos(edge_a[ea], dd) + pos(edge_b[ea], dd));
+              B[dd] = 0.5 * (pos(edge_a[eb], dd) + pos(edge_b[eb], dd));
+            }
+            const double t[3] = {B[0] - A[0], B[1] - A[1], B[2] - A[2]};
+            const double c[3] = {t[1] * nrm[2] - t[2] * nrm[1], t[2] * nrm[0] - t[0] * nrm[2], t[0] * nrm[1] - t[1] * nrm[0]};
+            double dot = 0;
+            for (int dd = 0; dd < 3; ++dd) dot += c[dd] * (cin[sg][dd] - A[dd]);
+            if (dot < 0) std::swap(ea, eb);
+            if (next[ea] != -1) EF_FAIL("marching cubes table: inconsistent segments");
+            next[ea] = eb;
+          }
+        }
+      ntri[cs] = 0;
+      bool used[12] = {false};
+      for (int e0 = 0; e0 < 12; ++e0) {
+        if (next[e0] < 0 || used[e0]) continue;
+        int loop[12], nl = 0;
+        for (int e = e0; !used[e]; e = next[e]) {
+          used[e] = true;
+          loop[nl++] = e;
+          if (next[e] < 0) EF_FAIL("marching cubes table: open loop");
+        }
+        for (int j = 1; j + 1 < nl; ++j) {
+          tri[cs][ntri[cs]][0] = (int8_t)loop[0];
+          tri[cs][ntri[cs]][1] = (int8_t)loop[j];
+          tri[cs][ntri[cs]][2] = (int8_t)loop[j + 1];
+          ++ntri[cs];
+        }
+      }
+      if (cs == 1) {  // corner 0 inside: the normal must point away from it
+        double P[3][3];
+        for (int j = 0; j < 3; ++j) {
+          const int e = tri[1][0][j];
+          for (int dd = 0; dd < 3; ++dd) P[j][dd] = 0.5 * (pos(edge_a[e], dd) + pos(edge_b[e], dd));
+        }
+        const double u[3] = {P[1][0] - P[0][0], P[1][1] - P[0][1], P[1][2] - P[0][2]};
+        const double v[3] = {P[2][0] - P[0][0], P[2][1] - P[0][1], P[2][2] - P[0][2]};
+        const double n[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+        flip = (n[0] + n[1] + n[2]) < 0;
+      }
+    }
+    if (flip)
+      for (int cs = 0; cs < 256; ++cs)
+        for (int j = 0; j < ntri[cs]; ++j) std::swap(tri[cs][j][1], tri[cs][j][2]);
+  }
+};
+
+const McTables& mc_tables() {
+  static const McTables tables;
+  return tables;
+}
+
+struct Extractor {
+  const Tree& t;
+  double iso;
+  int L;     // lattice level of the extraction
+  int Lmax;  // finest level with active cells
+  int64_t R;
+  double side_eps;
+
+  // chi at a lattice point of the finest level, computed by one fixed rule per point (the finest
+  // level whose active cells contain it; a node value if it is a node there, else the smallest-key
+  // active cell containing it), so every cube that shares the point sees the same bits.
+  double lattice_value(const int64_t* p) const {
+    for (int l = Lmax; l >= 0; --l) {
+      const Level& lv = t.levels[l];
+      if (l >= L) {  // p is a node of level l
+        const int up = l - L;
+        const int32_t i = lv.node_hash.find(pack_node(p[0] << up, p[1] << up, p[2] << up));
+        if (i >= 0) return lv.U[i];
+        continue;
+      }
+      const int s = L - l;
+      const int64_t m = (int64_t(1) << s) - 1;
+      if (!(p[0] & m) && !(p[1] & m) && !(p[2] & m)) {
+        const int32_t i = lv.node_hash.find(pack_node(p[0] >> s, p[1] >> s, p[2] >> s));
+        if (i >= 0) return lv.U[i];
+        continue;
+      }
+      int64_t cand[3][2];
+      int nc[3];
+      for (int d = 0; d < 3; ++d) {
+        const int64_t q = p[d] >> s;
+        if (p[d] & m) {
+          cand[d][0] = q;
+          nc[d] = 1;
+        } else {
+          nc[d] = 0;
+          if (q - 1 >= 0) cand[d][nc[d]++] = q - 1;
+          if (q < lv.res) cand[d][nc[d]++] = q;
+        }
+      }
+      uint64_t best = kEmptyKey;
+      int32_t bc = -1;
+      for (int a = 0; a < nc[0]; ++a)
+        for (int b = 0; b < nc[1]; ++b)
+          for (int c = 0; c < nc[2]; ++c) {
+            const uint64_t k = morton(cand[0][a], cand[1][b], cand[2][c]);
+            if (k >= best) continue;
+            const int32_t ci = lv.cell_hash.find(k);
+            if (ci >= 0) best = k, bc = ci;
+          }
+      if (bc < 0) continue;
+      int64_t q[3];
+      unmorton(best, q);
+      const double inv = 1.0 / double(int64_t(1) << s);
+      double v[8];
+      for (int k = 0; k < 8; ++k) v[k] = lv.U[lv.cell_corner[8 * bc + k]];
+      return trilerp(v, (p[0] - (q[0] << s)) * inv, (p[1] - (q[1] << s)) * inv, (p[2] - (q[2] << s)) * inv);
+    }
+    return 0.0;
+  }
+
+  // Whether lattice point p lies in the closure of an active cell of level l (l > L allowed).
+  bool in_active_closure(const int64_t* p, int l) const {
+    const Level& lv = t.levels[l];
+    if (l >= L) return lv.node_hash.find(pack_node(p[0] << (l - L), p[1] << (l - L), p[2] << (l - L))) >= 0;
+    const int s = L - l;
+    const int64_t m = (int64_t(1) << s) - 1;
+    if (!(p[0] & m) && !(p[1] & m) && !(p[2] & m)) return lv.node_hash.find(pack_node(p[0] >> s, p[1] >> s, p[2] >> s)) >= 0;
+    int64_t cand[3][2];
+    int nc[3];
+    for (int d = 0; d < 3; ++d) {
+      const int64_t q = p[d] >> s;
+      nc[d] = 0;
+      if (p[d] & m) {
+        cand[d][nc[d]++] = q;
+      } else {
+        if (q - 1 >= 0) cand[d][nc[d]++] = q - 1;
+        if (q < lv.res) cand[d][nc[d]++] = q;
+      }
+    }
+    for (int a = 0; a < nc[0]; ++a)
+      for (int b = 0; b < nc[1]; ++b)
+        for (int c = 0; c < nc[2]; ++c)
+          if (lv.cell_hash.find(morton(cand[0][a], cand[1][b], cand[2][c])) >= 0) return true;
+    return false;
+  }
+
+  // chi at lattice point p of the active level-l cell c (p in its closure): the cell's trilinear
+  // function, unless a finer level's active cells reach p. Equal, bit for bit, to lattice_value(p):
+  // trilerp gives identical bits from any cell of one level that contains p.
+  double value_in(const int64_t* p, int l, int64_t c) const {
+    if (l < Lmax && in_active_closure(p, l + 1)) return lattice_value(p);
+    const Level& lv = t.levels[l];
+    int64_t q[3];
+    unmorton(lv.cell_key[c], q);
+    double v[8];
+    for (int k = 0; k < 8; ++k) v[k] = lv.U[lv.cell_corner[8 * c + k]];
+    if (l >= L) return trilerp(v, 0, 0, 0);  // not reached for l > L
+    const int s = L - l;
+    const double inv = 1.0 / double(int64_t(1) << s);
+    return trilerp(v, (p[0] - (q[0] << s)) * inv, (p[1] - (q[1] << s)) * inv, (p[2] - (q[2] << s)) * inv);
+  }
+
+  struct Out {
+    std::vector<uint64_t> key;
+    std::vector<double> tval;
+  };
+
+  // Lattice points on the side of the cube count as outside (raised just above the iso-value), so
+  // a surface that reaches the side is closed there and the mesh is always watertight.
+  void cube(const int64_t* o, const double* f0, Out& out) const {
+    const McTables& T = mc_tables();
+    double f[8];
+    int cs = 0;
+    for (int k = 0; k < 8; ++k) {
+      f[k] = f0[k];
+      const int64_t x = o[0] + (k & 1), y = o[1] + ((k >> 1) & 1), z = o[2] + ((k >> 2) & 1);
+      if ((x == 0 || y == 0 || z == 0 || x == R || y == R || z == R) && f[k] < iso + side_eps) f[k] = iso + side_eps;
+      cs |= (f[k] < iso) << k;
+    }
+    for (int tr = 0; tr < T.ntri[cs]; ++tr)
+      for (int j = 0; j < 3; ++j) {
+        const int e = T.tri[cs][tr][j];
+        const int a = T.edge_a[e], b = T.edge_b[e];
+        const int dir = a ^ b;
+        const int64_t x = o[0] + (a & 1), y = o[1] + ((a >> 1) & 1), z = o[2] + ((a >> 2) & 1);
+        const uint64_t key = ((uint64_t)((x * (R + 1) + y) * (R + 1) + z) << 3) | (uint64_t)dir;
+        double tv = (iso - f[a]) / (f[b] - f[a]);
+        tv = tv < 0 ? 0 : (tv > 1 ? 1 : tv);
+        out.key.push_back(key);
+        out.tval.push_back(tv);
+      }
+  }
+
+  // Whether a box (origin o, k lattice cells wide) with trilinear corner values f can hold surface.
+  bool may_cross(const double* f, const int64_t* o, int64_t k) const {
+    bool lo = false, hi = false;
+    for (int c = 0; c < 8; ++c) (f[c] < iso ? lo : hi) = true;
+    if (lo && hi) return true;
+    if (!lo) return false;
+    for (int d = 0; d < 3; ++d)
+      if (o[d] == 0 || o[d] + k == R) return true;  // inside touching the side: closed there
+    return false;
+  }
+
+  // A box of the virtual lattice inside which chi is trilinear (a coarser level's function).
+  void box(const int64_t* o, int64_t k, int l, int64_t cell, Out& out) const {
+    if (k == 1) {
+      double f[8];
+      for (int c = 0; c < 8; ++c) {
+        const int64_t p[3] = {o[0] + (c & 1), o[1] + ((c >> 1) & 1), o[2] + ((c >> 2) & 1)};
+        f[c] = value_in(p, l, cell);
+      }
+      cube(o, f, out);
+      return;
+    }
+    const int64_t hk = k / 2;
+    double g[27];
+    for (int z = 0; z < 3; ++z)
+      for (int y = 0; y < 3; ++y)
+        for (int x = 0; x < 3; ++x) {
+          const int64_t p[3] = {o[0] + x * hk, o[1] + y * hk, o[2] + z * hk};
+          g[x + 3 * y + 9 * z] = value_in(p, l, cell);
+        }
+    for (int c = 0; c < 8; ++c) {
+      const int cx = c & 1, cy = (c >> 1) & 1, cz = (c >> 2) & 1;
+      double f[8];
+      for (int k2 = 0; k2 < 8; ++k2)
+        f[k2] = g[(cx + (k2 & 1)) + 3 * (cy + ((k2 >> 1) & 1)) + 9 * (cz + ((k2 >> 2) & 1))];
+      const int64_t so[3] = {o[0] + cx * hk, o[1] + cy * hk, o[2] + cz * hk};
+      if (!may_cross(f, so, hk)) continue;
+      box(so, hk, l, cell, out);
+    }
+  }
+
+  void cell(int l, int64_t c, Out& out) const {
+    const Level& lv = t.levels[l];
+    double f[8];
+    int64_t q[3];
+    unmorton(lv.cell_key[c], q);
+    if (l == L && Lmax > L) {  // finer levels may refine the values at the lattice points
+      for (int k = 0; k < 8; ++k) {
+        const int64_t p[3] = {q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)};
+        f[k] = lattice_value(p);
+      }
+    } else {
+      for (int k = 0; k < 8; ++k) f[k] = lv.U[lv.cell_corner[8 * c + k]];
+    }
+    const int64_t s0 = int64_t(1) << (L - l);
+    const int64_t o0[3] = {q[0] * s0, q[1] * s0, q[2] * s0};
+    if (!may_cross(f, o0, s0)) return;
+    if (l == L) {
+      cube(q, f, out);
+      return;
+    }
+    const Level& fine = t.levels[l + 1];
+    const int s = L - l - 1;
+    for (int ch = 0; ch < 8; ++ch) {
+      const int64_t cq[3] = {2 * q[0] + (ch & 1), 2 * q[1] + ((ch >> 1) & 1), 2 * q[2] + ((ch >> 2) & 1)};
+      if (fine.cell_hash.find(morton(cq[0], cq[1], cq[2])) >= 0) continue;
+      const int64_t o[3] = {cq[0] << s, cq[1] << s, cq[2] << s};
+      box(o, int64_t(1) << s, l, c, out);
+    }
+  }
+};
+
+}  // namespace
+
+void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<int32_t>& faces,
+             std::vector<double>& density) {
+  // The lattice: the finest level that at least a quarter of the samples were splatted at (or
+  // finer), so that a few densely sampled spots do not force the whole surface to their resolution;
+  // finer levels still refine the function values at the lattice points.
+  int L = std::min(t.full_depth, t.finest);
+  {
+    std::vector<int64_t> cnt(t.depth + 2, 0);
+    for (int8_t v : t.s.level) ++cnt[v];
+    int64_t above = 0;
+    for (int l = t.depth; l >= 0; --l) {
+      above += cnt[l];
+      if (4 * above >= t.s.n) {
+        L = std::max(L, std::min(l, t.finest));
+        break;
+      }
+    }
+  }
+  Extractor ex{t, iso, L, t.finest, int64_t(1) << L, 1e-9 * (1.0 + std::fabs(iso))};
+  // Work in fixed chunks of cells (independent of the thread count), outputs kept per chunk.
+  constexpr int64_t kChunk = 1024;
+  struct Chunk {
+    int l;
+    int64_t lo, hi;
+  };
+  std::vector<Chunk> chunks;
+  for (int l = 0; l <= L; ++l)
+    for (int64_t lo = 0; lo < t.levels[l].ncells(); lo += kChunk)
+      chunks.push_back({l, lo, std::min(t.levels[l].ncells(), lo + kChunk)});
+  Prof prof;
+  std::vector<Extractor::Out> outs(chunks.size());
+  parallel_tasks((int64_t)chunks.size(), [&](int64_t i) {
+    const Chunk& ch = chunks[i];
+    for (int64_t c = ch.lo; c < ch.hi; ++c) ex.cell(ch.l, c, outs[i]);
+  });
+  prof("ex-cells", L);
+  int64_t ncorner = 0;
+  for (const auto& o : outs) ncorner += (int64_t)o.key.size();
+  EF_CHECK(ncorner / 3 < (int64_t(1) << 31) - 1, "depth: the surface would have more than 2^31 triangles");
+  // Vertices: one per lattice edge, numbered in order of first use (deterministic). A vertex is
+  // shared by about 6 corners: the table starts at that size and doubles when 2/3 full.
+  int bits = bits_for(std::max<int64_t>(ncorner / 6, 8));
+  std::vector<uint64_t> hk(size_t(1) << bits, kEmptyKey);
+  std::vector<int32_t> hv(size_t(1) << bits, -1);
+  int64_t used = 0;
+  faces.resize(ncorner);
+  verts.clear();
+  verts.reserve(ncorner / 2 + 3);
+  const double invR = 1.0 / double(ex.R);
+  int64_t f = 0;
+  for (auto& o : outs) {
+    for (size_t j = 0; j < o.key.size(); ++j) {
+      if (3 * (used + 1) > 2 * (int64_t)hk.size()) {
+        std::vector<uint64_t> ok;
+        std::vector<int32_t> ov;
+        ok.swap(hk);
+        ov.swap(hv);
+        ++bits;
+        hk.assign(size_t(1) << bits, kEmptyKey);
+        hv.assign(size_t(1) << bits, -1);
+        const uint64_t m2 = hk.size() - 1;
+        for (size_t q = 0; q < ok.size(); ++q)
+          if (ok[q] != kEmptyKey) {
+            uint64_t s2 = hash_slot(ok[q], bits);
+            while (hk[s2] != kEmptyKey) s2 = (s2 + 1) & m2;
+            hk[s2] = ok[q];
+            hv[s2] = ov[q];
+          }
+      }
+      const uint64_t mask = hk.size() - 1;
+      const uint64_t key = o.key[j];
+      uint64_t s = hash_slot(key, bits);
+      while (hk[s] != kEmptyKey && hk[s] != key) s = (s + 1) & mask;
+      if (hk[s] == kEmptyKey) {
+        ++used;
+        hk[s] = key;
+        hv[s] = (int32_t)(verts.size() / 3);
+        const int dir = (int)(key & 7);
+        uint64_t rest = key >> 3;
+        const int64_t z = (int64_t)(rest % (uint64_t)(ex.R + 1));
+        rest /= (uint64_t)(ex.R + 1);
+        const int64_t y = (int64_t)(rest % (uint64_t)(ex.R + 1));
+        const int64_t x = (int64_t)(rest / (uint64_t)(ex.R + 1));
+        const double tv = o.tval[j];
+        verts.push_back((x + tv * (dir & 1)) * invR);
+        verts.push_back((y + tv * ((dir >> 1) & 1)) * invR);
+        verts.push_back((z + tv * ((dir >> 2) & 1)) * invR);
+      }
+      faces[f++] = hv[s];
+    }
+    std::vector<uint64_t>().swap(o.key);
+    std::vector<double>().swap(o.tval);
+  }
+  prof("ex-merge", L);
+  const int64_t nv = (int64_t)verts.size() / 3;
+  density.resize(nv);
+  cpu::for_each(nv, [&](int64_t i) { density[i] = eval_point(t, &verts[3 * i], true); });
+  prof("ex-density", L);
+}
+
+}  // namespace poisson
+}  // namespace ef

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+// The adaptive hierarchy of the Poisson solver, built on the host.
+//
+// Level l is the 2^l grid of cells over the unit cube, with degree-1 (trilinear hat) basis
+// functions at the (2^l + 1)^3 lattice nodes. Levels <= full_depth are dense. At a finer level only
+// *active* cells exist: the 3x3x3 cell neighbourhood of every sample whose splat level is >= l
+// (splat levels: see prepare_samples in octree.cpp).
+// That rule nests by itself (a sample's neighbourhood at level l+1 lies inside its neighbourhood at
+// level l), so every active cell's parent is active. The function is built coarse to fine:
+//   chi_l = chi_{l-1} + sum over *free* nodes a of level l of x_a * phi_a,
+// where a node is free when all its cells inside the domain are active. A free node's hat vanishes
+// on the boundary of the active region, so chi_l = chi_{l-1} there: the final function is
+// continuous everywhere, and outside the active region of level l it is exactly the trilinear
+// function of a coarser level (no hanging-node constraints are needed). This is the nested,
+// adaptive space of Kazhdan and Hoppe (2013), with hat functions instead of their B-splines.
+//
+// Storage per level: active cells as sorted Morton keys (so the samples of a cell are a contiguous
+// range of the Morton-sorted samples, at every level), their 8 corner-node indices, nodes as sorted
+// packed keys, and open-addressing hash tables key -> index for neighbour lookups. Everything is
+// built by sorting, so it does not depend on thread count or hash order.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "../csrc/core/backend.h"
+
+namespace ef {
+namespace poisson {
+
+constexpr int kMaxDepth = 16;
+constexpr uint64_t kEmptyKey = ~uint64_t(0);
+
+EF_INLINE uint64_t spread3(uint64_t v) {  // bits of v (<= 21) to every third bit
+  v &= 0x1fffff;
+  v = (v | (v << 32)) & 0x1f00000000ffffULL;
+  v = (v | (v << 16)) & 0x1f0000ff0000ffULL;
+  v = (v | (v << 8)) & 0x100f00f00f00f00fULL;
+  v = (v | (v << 4)) & 0x10c30c30c30c30c3ULL;
+  v = (v | (v << 2)) & 0x1249249249249249ULL;
+  return v;
+}
+EF_INLINE uint64_t compact3(uint64_t v) {
+  v &= 0x1249249249249249ULL;
+  v = (v ^ (v >> 2)) & 0x10c30c30c30c30c3ULL;
+  v = (v ^ (v >> 4)) & 0x100f00f00f00f00fULL;
+  v = (v ^ (v >> 8)) & 0x1f0000ff0000ffULL;
+  v = (v ^ (v >> 16)) & 0x1f00000000ffffULL;
+  v = (v ^ (v >> 32)) & 0x1fffff;
+  return v;
+}
+EF_INLINE uint64_t morton(uint64_t x, uint64_t y, uint64_t z) { return spread3(x) | (spread3(y) << 1) | (spread3(z) << 2); }
+EF_INLINE void unmorton(uint64_t k, int64_t* c) {
+  c[0] = (int64_t)compact3(k);
+  c[1] = (int64_t)compact3(k >> 1);
+  c[2] = (int64_t)compact3(k >> 2);
+}
+EF_INLINE uint64_t pack_node(int64_t x, int64_t y, int64_t z) {
+  return (uint64_t)x | ((uint64_t)y << 21) | ((uint64_t)z << 42);
+}
+EF_INLINE void unpack_node(uint64_t k, int64_t* c) {
+  c[0] = (int64_t)(k & 0x1fffff);
+  c[1] = (int64_t)((k >> 21) & 0x1fffff);
+  c[2] = (int64_t)((k >> 42) & 0x1fffff);
+}
+EF_INLINE uint64_t hash_slot(uint64_t key, int bits) { return (key * 0x9E3779B97F4A7C15ULL) >> (64 - bits); }
+
+// Read-only view of a hash table (usable on either backend).
+struct HashView {
+  const uint64_t* keys = nullptr;
+  const int32_t* vals = nullptr;
+  int bits = 1;
+  EF_INLINE int32_t find(uint64_t key) const {
+    const uint64_t mask = (uint64_t(1) << bits) - 1;
+    uint64_t s = hash_slot(key, bits);
+    for (;;) {
+      const uint64_t k = keys[s];
+      if (k == key) return vals[s];
+      if (k == kEmptyKey) return -1;
+      s = (s + 1) & mask;
+    }
+  }
+};
+
+// Open addressing, linear probing, load <= 1/2. Keys are inserted in sorted order (deterministic).
+struct HashTable {
+  std::vector<uint64_t> keys;
+  std::vector<int32_t> vals;
+  int bits = 1;
+  void build(const std::vector<uint64_t>& sorted_keys);
+  HashView view() const { return HashView{keys.data(), vals.data(), bits}; }
+  int32_t find(uint64_t key) const { return view().find(key); }
+};
+
+struct Level {
+  int l = 0;
+  int64_t res = 1;                    // cells per axis, 2^l
+  double h = 1;                       // cell width (unit cube)
+  std::vector<uint64_t> cell_key;     // Morton, sorted
+  std::vector<int32_t> cell_corner;   // 8 per cell, corner k = (dx | dy << 1 | dz << 2)
+  std::vector<int32_t> cell_sbeg;     // samples of the cell: [sbeg, send) of the sorted samples
+  std::vector<int32_t> cell_send;
+  std::vector<int32_t> color_perm;    // cells grouped by parity colour (no two share a node)
+  int64_t color_off[9] = {0};
+  std::vector<uint64_t> node_key;     // pack_node, sorted
+  std::vector<uint8_t> node_free;     // 1: unknown at this level
+  std::vector<int32_t> node_parent;   // an active cell of level l-1 containing the node (-1 at l=0)
+  std::vector<int32_t> kid_off;       // (cells + 1): nodes of level l+1 whose node_parent is the cell,
+  std::vector<int32_t> kids;          //   as CSR (filled when level l+1 is built)
+  int64_t samples_in_cells = 0, cells_with_samples = 0;
+  std::vector<double> vsplat;         // (nodes, 3) normal field splatted at this level
+  std::vector<double> dsplat;         // (nodes,) sample weight splatted at this level
+  HashTable cell_hash, node_hash;
+  // Solver output
+  std::vector<double> U;              // chi_l at the nodes
+  std::vector<double> D;              // density field (all samples splatted at levels <= l)
+  int iterations = 0;
+  int64_t ncells() const { return (int64_t)cell_key.size(); }
+  int64_t nnodes() const { return (int64_t)node_key.size(); }
+};
+
+struct Samples {
+  int64_t n = 0;
+  std::vector<double> pos;     // (n, 3) unit cube, Morton-sorted
+  std::vector<double> w;       // (n,) confidence
+  std::vector<int32_t> order;  // sorted position -> input index
+  std::vector<uint64_t> key;   // Morton key at the finest level
+  std::vector<int8_t> level;   // splat level
+  std::vector<double> area;    // A_i
+};
+
+struct Tree {
+  int depth = 0;        // requested depth D
+  int full_depth = 0;   // min(full_depth, D)
+  int finest = 0;       // finest level with active cells
+  double alpha = 0;
+  Samples s;
+  std::vector<Level> levels;
+};
+
+// Sorts and classifies the samples (splat levels, areas); returns the estimated bytes the tree and
+// solve will need (before anything large is allocated).
+int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int64_t n, int depth,
+                        int full_depth, double samples_per_node, double point_weight);
+// Builds the levels (cells, nodes, tables, splats).
+void build_levels(Tree& t, const double* unit_normals_unsorted);
+// chi at a unit-cube point (finest level whose active cell contains it).
+double eval_point(const Tree& t, const double* p, bool density);
+// Marching cubes on a virtual uniform lattice (see extract() for its level), visiting only the
+// cells whose function can cross the iso-value.
+void extract(const Tree& t, double iso, std::vector<double>& verts_unit, std::vector<int32_t>& faces,
+             std::vector<double>& density);
+
+}  // namespace poisson
+}  // namespace ef

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+// Host dispatcher: validates, fits the samples in the unit cube, builds the hierarchy, runs the
+// backend's solver, extracts the surface.
+#include "poisson.h"
+
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+#include "../csrc/core/error.h"
+#include "../csrc/core/runtime.h"
+#include "backends.h"
+#include "octree.h"
+
+namespace ef {
+namespace poisson {
+
+namespace {
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+void check_params(const Params& p) {
+  EF_CHECK(p.depth >= 1 && p.depth <= kMaxDepth, "depth must be in [1, ", kMaxDepth, "], got ", p.depth);
+  EF_CHECK(std::isfinite(p.point_weight) && p.point_weight >= 0, "point_weight must be a finite number >= 0, got ",
+           p.point_weight);
+  EF_CHECK(std::isfinite(p.samples_per_node) && p.samples_per_node > 0,
+           "samples_per_node must be a finite number > 0, got ", p.samples_per_node);
+  EF_CHECK(std::isfinite(p.scale) && p.scale >= 1.0 && p.scale <= 100.0, "scale must be in [1, 100], got ", p.scale);
+  EF_CHECK(p.full_depth >= 0, "full_depth must be >= 0, got ", p.full_depth);
+  EF_CHECK(p.iterations >= 1, "iterations must be >= 1, got ", p.iterations);
+  EF_CHECK(p.dense_iterations >= 1, "dense_iterations must be >= 1, got ", p.dense_iterations);
+  EF_CHECK(std::isfinite(p.cg_tol) && p.cg_tol > 0, "cg_tol must be a finite number > 0, got ", p.cg_tol);
+}
+}  // namespace
+
+Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress) {
+  check_params(prm);
+  if (prm.cuda) EF_CHECK(built_with_cuda() && cuda_device_count() > 0,
+                         "device: CUDA is not available (built with CUDA: ", built_with_cuda(), ")");
+  const int64_t n = in.n;
+  EF_CHECK(n > 0 && in.points && in.normals, "points: no points");
+  EF_CHECK(n >= 2, "points: need at least 2 points, got ", n);
+  EF_CHECK(n < (int64_t(1) << 31) - 1, "points: at most 2^31 - 1 points, got ", n);
+  Result res;
+  double t0 = now();
+  // Bounding cube.
+  double lo[3], hi[3];
+  for (int d = 0; d < 3; ++d) lo[d] = INFINITY, hi[d] = -INFINITY;
+  double wsum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int d = 0; d < 3; ++d) {
+      const double x = in.points[3 * i + d];
+      EF_CHECK(std::isfinite(x), "points: row ", i, " is not finite");
+      lo[d] = std::min(lo[d], x);
+      hi[d] = std::max(hi[d], x);
+    }
+    if (in.confidence) {
+      const double c = in.confidence[i];
+      EF_CHECK(std::isfinite(c) && c >= 0, "confidence: entry ", i, " must be finite and >= 0, got ", c);
+      wsum += c;
+    }
+  }
+  if (in.confidence) EF_CHECK(wsum > 0, "confidence: all weights are zero");
+  double ext = 0;
+  for (int d = 0; d < 3; ++d) ext = std::max(ext, hi[d] - lo[d]);
+  EF_CHECK(ext > 0, "points: all points coincide");
+  res.width = ext * prm.scale;
+  for (int d = 0; d < 3; ++d) res.center[d] = 0.5 * (lo[d] + hi[d]);
+  std::vector<double> unit(3 * n), nrm(3 * n);
+  // The cube is [0, 1)^3; a point on the far side (scale = 1) is kept inside by the clamping of the
+  // cell index.
+  for (int64_t i = 0; i < n; ++i) {
+    double len = 0;
+    for (int d = 0; d < 3; ++d) {
+      unit[3 * i + d] = (in.points[3 * i + d] - res.center[d]) / res.width + 0.5;
+      const double v = in.normals[3 * i + d];
+      EF_CHECK(std::isfinite(v), "normals: row ", i, " is not finite");
+      len += v * v;
+    }
+    len = std::sqrt(len);
+    EF_CHECK(len > 0 && std::isfinite(len), "normals: row ", i, " has zero length");
+    for (int d = 0; d < 3; ++d) nrm[3 * i + d] = in.normals[3 * i + d] / len;
+  }
+  Tree t;
+  const int64_t need = prepare_samples(t, unit.data(), in.confidence, n, prm.depth, prm.full_depth,
+                                       prm.samples_per_node, prm.point_weight);
+  const int64_t have = prm.max_memory >= 0 ? (int64_t)prm.max_memory : available_memory(false);
+  if (have > 0 && need > have)
+    throw MemoryError(detail::concat("poisson.reconstruct: depth ", prm.depth, " with ", n,
+                                     " points needs about ", need >> 20, " MiB, only ", have >> 20,
+                                     " MiB are available (lower depth)"));
+  build_levels(t, nrm.data());
+  unit.clear();
+  unit.shrink_to_fit();
+  res.timings.push_back({"tree", now() - t0});
+  res.finest_level = t.finest;
+  for (const Level& L : t.levels) res.nodes.push_back(L.nnodes());
+  res.alpha = t.alpha;
+
+  if (prm.cuda) {
+    EF_CHECK(built_with_cuda(), "device: econ_fast was built without CUDA; rebuild with EF_WITH_CUDA=ON");
+#if EF_WITH_CUDA
+    cuda::poisson_solve(t, prm, progress, res.timings);
+#endif
+  } else {
+    cpu::poisson_solve(t, prm, progress, res.timings);
+  }
+  for (const Level& L : t.levels) res.iterations.push_back(L.iterations);
+
+  t0 = now();
+  // Iso-value: weighted mean of chi at the samples.
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    num += t.s.w[i] * eval_point(t, &t.s.pos[3 * i], false);
+    den += t.s.w[i];
+  }
+  res.iso_value = den > 0 ? num / den : 0.0;
+  std::vector<double> vu;
+  extract(t, res.iso_value, vu, res.faces, res.density);
+  res.vertices.resize(vu.size());
+  for (size_t i = 0; i < vu.size(); i += 3)
+    for (int d = 0; d < 3; ++d) res.vertices[i + d] = (vu[i + d] - 0.5) * res.width + res.center[d];
+  res.timings.push_back({"extract", now() - t0});
+  if (prm.debug) {
+    for (const Level& L : t.levels) res.levels.push_back(LevelDebug{L.node_key, L.U});
+    res.sample_area.resize(n);
+    res.sample_level.resize(n);
+    for (int64_t i = 0; i < n; ++i) {
+      res.sample_area[t.s.order[i]] = t.s.area[i];
+      res.sample_level[t.s.order[i]] = t.s.level[i];
+    }
+  }
+  return res;
+}
+
+}  // namespace poisson
+}  // namespace ef
