@@ -135,7 +135,7 @@ def make_runner(method: str, depth: int, threads: int):
 
         def run(p, n):
             r = poisson.reconstruct(p, n, depth=depth, **PARAMS)
-            extra = {"nodes": int(r.nodes) if r.nodes is not None else None, "iso_value": float(r.iso_value),
+            extra = {"nodes": int(sum(r.nodes)) if r.nodes is not None else None, "iso_value": float(r.iso_value),
                      "timings": {k: float(v) for k, v in dict(r.timings or {}).items()}}
             return np.asarray(r.vertices), np.asarray(r.faces), extra
         return run
