@@ -109,7 +109,12 @@ def _run_demo_human(args) -> int:
         cfg = cfg.replace(poisson=False)
         notes.append("no screened-Poisson backend (build econ_fast.poisson, or pip install open3d): "
                      "mesh.obj is the open soup of sheets and side")
-    out = _prepare_out(args.out, overwrite=True)
+    out = os.path.abspath(args.out)
+    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(os.path.join(out, "report.json")):
+        # the old folder is replaced as a whole: only ever replace an earlier econ_fast result
+        raise CliError(f"--out {args.out}: exists, is not empty and holds no earlier econ_fast result "
+                       "(report.json); pick another folder")
+    out = _prepare_out(out, overwrite=True)
 
     t0 = time.perf_counter()
     s = load_human()
