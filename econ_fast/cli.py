@@ -89,7 +89,7 @@ def _run_demo(args) -> int:
 
 def _run_demo_human(args) -> int:
     from . import metrics, synthetic
-    from .cli_pipeline import _prepare_out, _Progress, write_result
+    from .cli_pipeline import _prepare_out, _Progress, mesh_kind, print_written, write_result
     from .data import load_human, sample_path
     from .pipeline import PipelineConfig, poisson_backend, reconstruct
 
@@ -154,17 +154,11 @@ def _run_demo_human(args) -> int:
           f"pixels per side")
     print(f"  d-BiNI ({args.solver} solver): {it['dbini_iterations']} IRLS iterations, "
           f"{it['dbini_cg_iterations']} CG steps, {'converged' if it['dbini_converged'] else 'NOT converged'}")
-    kind = "watertight" if report["watertight"] else ("closed" if report["closed"] else "open")
-    print(f"  mesh: {res.mesh.n_vertices} V / {res.mesh.n_faces} F ({kind}); Poisson "
+    print(f"  mesh: {res.mesh.n_vertices} V / {res.mesh.n_faces} F ({mesh_kind(report)}); Poisson "
           f"{'depth %d, %s' % (cfg.poisson_depth, res.backends.get('poisson')) if cfg.poisson else 'off'}")
     print(f"  vs ground truth: Chamfer {m.chamfer:.3f} {m.unit}, P2S {m.p2s:.3f} {m.unit}, normal consistency "
           f"{m.normal_consistency:.4f} ({m.n_samples} samples; crop units taken as metres)")
-    for note in notes:
-        print(f"  note: {note}")
-    print(f"wrote to {out}:")
-    for f in report["files"]:
-        print(f"  {os.path.join(out, f)}")
-    print(_table(timings))
+    print_written(out, report, timings, notes)
     return 0
 
 

@@ -411,19 +411,27 @@ def run_reconstruct(args) -> int:
                                    predicted_normals=bool(inp.get("predicted_normals")),
                                    before={"load inputs": t_load}, report={"inputs": inputs_used, "notes": inp["notes"]})
 
-    from .cli import _table
-
     print(f"econ_fast reconstruct: {res.mask.shape[1]}x{res.mask.shape[0]}, {int(res.mask.sum())} mask pixels; "
           f"d-BiNI {res.iterations['dbini_iterations']} IRLS / {res.iterations['dbini_cg_iterations']} CG steps; "
-          f"mesh {res.mesh.n_vertices} V / {res.mesh.n_faces} F"
-          f"{' (watertight)' if report['watertight'] else (' (closed)' if report['closed'] else ' (open)')}")
-    for note in inp["notes"]:
+          f"mesh {res.mesh.n_vertices} V / {res.mesh.n_faces} F ({mesh_kind(report)})")
+    print_written(out, report, timings, inp["notes"])
+    return 0
+
+
+def mesh_kind(report) -> str:
+    return "watertight" if report["watertight"] else ("closed" if report["closed"] else "open")
+
+
+def print_written(out, report, timings, notes=()):
+    """The notes, every file written (full paths) and the per-stage timing table."""
+    from .cli import _table
+
+    for note in notes:
         print(f"  note: {note}")
     print(f"wrote to {out}:")
     for f in report["files"]:
         print(f"  {os.path.join(out, f)}")
     print(_table(timings))
-    return 0
 
 
 # --------------------------------------------------------------------------------------------
