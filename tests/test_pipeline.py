@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""econ_fast.pipeline end to end on small synthetic people (128-192 px, Poisson depth 6-7), each
+"""econ_fast.pipeline end to end on small synthetic people (econ_fast.synthetic, 128-160 px, Poisson depth 6-7), each
 stage on and off, and the helpers against numpy references."""
 import numpy as np
 import pytest
@@ -93,13 +93,19 @@ def test_side_culling_matches_a_brute_force_distance(person):
     from econ_fast.reference import meshquery_ref
 
     sheets = r.sheets.combined()
-    d2, _, _, _ = meshquery_ref.closest_point(r.side.vertices, sheets.vertices, sheets.faces)
+    rng = np.random.default_rng(0)                # brute force on a subset (12k body vertices)
+    sv = r.side.vertices[rng.choice(r.side.n_vertices, 300, replace=False)]
+    d2, _, _, _ = meshquery_ref.closest_point(sv, sheets.vertices, sheets.faces)
     assert np.sqrt(d2).min() > cfg.side_thres - 1e-5
-    # and a body face is dropped only when one of its vertices is close
+    # and a body face is dropped only when one of its vertices is close (300 random faces)
     body = person["body"]
-    d2b, _, _, _ = meshquery_ref.closest_point(body.vertices, sheets.vertices, sheets.faces)
-    keep = ~(np.sqrt(d2b) <= cfg.side_thres)[body.faces].any(1)
-    assert r.side.n_faces == pytest.approx(keep.sum(), abs=3)
+    fi = rng.choice(body.n_faces, 300, replace=False)
+    vi, inv = np.unique(body.faces[fi], return_inverse=True)
+    d2b, _, _, _ = meshquery_ref.closest_point(body.vertices[vi], sheets.vertices, sheets.faces)
+    expect = ~(np.sqrt(d2b) <= cfg.side_thres)[inv.reshape(-1, 3)].any(1)
+    kept = {tuple(np.round(c, 6)) for c in r.side.vertices[r.side.faces].mean(1)}
+    got = np.array([tuple(np.round(c, 6)) in kept for c in body.vertices[body.faces[fi]].mean(1)])
+    assert (got != expect).sum() <= 3                      # faces right at the threshold may differ
 
 
 def test_subdivide_matches_midpoints():
@@ -196,8 +202,8 @@ def test_non_square_image(person):
 
 @needs_poisson
 def test_loose_garment_runs_and_stays_close():
-    c = pipecases.person(128, seed=5, loose=True)
-    r = pipeline.reconstruct(c["normals"], c["body"], c["mask"], config=FAST)
-    assert len(r.mesh.boundary_edges()) == 0
-    # ECON pulls a skirt toward the legs' prior (known limitation); still within a few cm
-    assert metrics.evaluate(r.mesh, c["gt"], n_samples=2000, normal_images=False).chamfer < 4.0
+    c = pipecases.person(128, seed=5, garment="skirt", pose="random")
+    r = pipeline.reconstruct(c["normals"], c["body"], c["mask"], config=FAST.replace(poisson_depth=7))
+    assert len(r.mesh.boundary_edges()) == 0      # (Open3D at depth 6 leaves small holes in the thin skirt)
+    # ECON pulls a skirt toward the legs' prior (known limitation); still within ~1-2 cm
+    assert metrics.evaluate(r.mesh, c["gt"], n_samples=2000, normal_images=False).chamfer < 2.0
