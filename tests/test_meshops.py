@@ -197,3 +197,30 @@ def test_decimate_preserve_border_keeps_open_boundary():
 
     assert on_border(out.vertices).sum() == on_border(m.vertices).sum() == 4 * (n - 1)
     assert out.n_faces < m.n_faces
+
+
+def test_decimate_retries_with_lower_aggression_when_a_collapse_pinches(monkeypatch):
+    # Regression: fast-simplification at agg=7 turned a manifold 408k-face Poisson body into a mesh
+    # with non-manifold edges (agg=3 did not). A stand-in returns a pinched result (two tetrahedra
+    # sharing one edge: 4 faces on it) for agg > 3 and the real decimation otherwise.
+    fs = pytest.importorskip("fast_simplification")
+    real = fs.simplify
+    calls = []
+
+    def fake(points, faces, target_count, agg, preserve_border):
+        calls.append(agg)
+        if agg > 3:
+            v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, -1, 0], [0, 0, -1]], float)
+            f = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3],
+                          [0, 1, 4], [0, 5, 1], [0, 4, 5], [1, 5, 4]])
+            return v, f
+        return real(points, faces, target_count=target_count, agg=agg, preserve_border=preserve_border)
+
+    monkeypatch.setattr(fs, "simplify", fake)
+    m = sphere_mesh(4)
+    out = meshops.decimate(m, 500, backend="fast_simplification")
+    assert calls == [7.0, 3.0]
+    assert out.is_manifold() and out.is_watertight() and out.n_faces < m.n_faces // 4   # agg 3 may stop short
+    calls.clear()
+    pinched = meshops.decimate(m, 500, backend="fast_simplification", keep_manifold=False)
+    assert calls == [7.0] and not pinched.is_manifold()
