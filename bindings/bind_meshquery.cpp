@@ -72,6 +72,7 @@ void bind_meshquery(py::module_& m) {
              d["depth"] = s.depth;
              d["nodes"] = s.nodes;
              d["leaves"] = s.leaves;
+             d["wide_nodes"] = s.wide_nodes;
              d["build_seconds"] = s.seconds;
              d["normals_seconds"] = self.normals_seconds();
              return d;

@@ -211,6 +211,74 @@ struct Builder {
   }
 };
 
+// The 4-wide form of the packed binary tree (see WideNode). Nodes are emitted depth-first, a
+// node's internal children get consecutive indices when the node is emitted. Deterministic: the
+// child to open is the internal one of largest box half-area, ties to the first lane.
+void collapse_wide(const std::vector<Node>& nodes, std::vector<WideNode>* out) {
+  auto half_area = [](const Node& n) {
+    const double dx = (double)n.hi[0] - n.lo[0], dy = (double)n.hi[1] - n.lo[1], dz = (double)n.hi[2] - n.lo[2];
+    return dx * dy + dy * dz + dz * dx;
+  };
+  std::vector<WideNode>& w = *out;
+  w.clear();
+  w.reserve(nodes.size() / 2 + 1);
+  w.emplace_back();
+  std::vector<std::pair<int32_t, int32_t>> stack;  // (binary node, its wide index)
+  stack.push_back({0, 0});
+  while (!stack.empty()) {
+    const auto [b, wi] = stack.back();
+    stack.pop_back();
+    int32_t lane[kWide];
+    int nl = 0;
+    if (nodes[(size_t)b].n > 0) {
+      lane[nl++] = b;  // a leaf root (tiny mesh): one leaf lane
+    } else {
+      lane[nl++] = nodes[(size_t)b].a;
+      lane[nl++] = nodes[(size_t)b].a + 1;
+      while (nl < kWide) {
+        int open = -1;
+        double best = -1.0;
+        for (int k = 0; k < nl; ++k) {
+          const Node& c = nodes[(size_t)lane[k]];
+          if (c.n == 0 && half_area(c) > best) {
+            best = half_area(c);
+            open = k;
+          }
+        }
+        if (open < 0) break;
+        const int32_t first = nodes[(size_t)lane[open]].a;
+        for (int k = nl; k > open + 1; --k) lane[k] = lane[k - 1];
+        lane[open] = first;
+        lane[open + 1] = first + 1;
+        ++nl;
+      }
+    }
+    WideNode wn;
+    for (int k = 0; k < kWide; ++k) {
+      const bool used = k < nl;
+      const Node& c = nodes[(size_t)(used ? lane[k] : 0)];
+      for (int j = 0; j < 3; ++j) {
+        wn.lo[j][k] = used ? c.lo[j] : 0.0f;
+        wn.hi[j][k] = used ? c.hi[j] : 0.0f;
+      }
+      if (!used) {
+        wn.ref[k] = 0;
+        wn.cnt[k] = -1;
+      } else if (c.n > 0) {
+        wn.ref[k] = c.a;
+        wn.cnt[k] = c.n;
+      } else {
+        wn.ref[k] = (int32_t)w.size();
+        wn.cnt[k] = 0;
+        w.emplace_back();
+      }
+    }
+    w[(size_t)wi] = wn;
+    for (int k = nl - 1; k >= 0; --k)
+      if (wn.cnt[k] == 0) stack.push_back({lane[k], wn.ref[k]});
+  }
+}
+
 }  // namespace
 
 Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int max_leaf) {
@@ -331,7 +399,9 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
     const bool ok = n2 > 1e-12 * abab * acac && t[9] > 0.0f && t[11] > 0.0f && std::isfinite(t[9]) && std::isfinite(t[11]);
     if (!ok) t[9] = -1.0f;
   }
+  collapse_wide(bvh.nodes, &bvh.wide);
   bvh.stats.depth = max_depth;
+  bvh.stats.wide_nodes = (int64_t)bvh.wide.size();
   bvh.stats.nodes = (int64_t)bvh.nodes.size();
   bvh.stats.leaves = res.second;
   bvh.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -61,6 +61,8 @@ MeshView Mesh::view(Device dev, bool need_sign, bool need_winding) {
   }
   if (has_winding_) h.wnodes = wnodes_.data();
   h.n_nodes = (int64_t)bvh_.nodes.size();
+  h.wide = bvh_.wide.data();
+  h.n_wide = (int64_t)bvh_.wide.size();
   h.F = F_;
   h.V = V_;
   if (!dev.is_cuda()) return h;

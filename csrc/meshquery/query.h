@@ -27,7 +27,8 @@ struct MeshView {
   const float* slot_normals = nullptr;   // (F, 12) pseudo-normal data (sign queries only)
   const float* vpseudo = nullptr;        // (V, 3) angle-weighted vertex pseudo-normals
   const WindingNode* wnodes = nullptr;   // (nodes,) winding-number data
-  int64_t n_nodes = 0, F = 0, V = 0;
+  const WideNode* wide = nullptr;        // (n_wide,) 4-wide tree for the closest-point search
+  int64_t n_nodes = 0, n_wide = 0, F = 0, V = 0;
 };
 
 enum class SignMode : int { None = 0, PseudoNormal = 1, Winding = 2 };

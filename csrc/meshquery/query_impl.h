@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,10 @@
 #include "../core/parallel.h"
 #include "query.h"
 #include "triangle.h"
+
+#if !EF_BACKEND_IS_CUDA && defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace ef {
 namespace EF_BACKEND {
@@ -31,7 +36,9 @@ using ::ef::meshquery::PointQuery;
 using ::ef::meshquery::RayQuery;
 using ::ef::meshquery::RenderView;
 using ::ef::meshquery::SignMode;
+using ::ef::meshquery::WideNode;
 using ::ef::meshquery::WindingNode;
+using ::ef::meshquery::kWide;
 
 constexpr float kInf = INFINITY;
 
@@ -57,72 +64,143 @@ EF_INLINE V3 tri_point(const float* t, const TriPoint& tp) {
   return a + (b - a) * tp.w1 + (c - a) * tp.w2;
 }
 
+// Traversal keys of the four lanes of a wide node: the bits of the squared box distance d[k]
+// (>= 0, so the bit patterns order as the floats do) with the two low bits replaced by the lane,
+// or kNoLane for a lane that is empty or outside the bound B (d < B, or d <= B while no face has
+// been found: `noslot`). Replacing the low bits rounds the distance down by at most 3 ulps, so a
+// key's distance never exceeds the true one: pruning with it is conservative, and ordering by it
+// is deterministic. On x86 CPUs SSE handles the four lanes at once; _mm_max_ps(a, b) is
+// (a > b ? a : b) like max2, so both paths give bit-identical keys.
+constexpr uint32_t kNoLane = 0x7fffffffu;  // above every finite or infinite distance's bits
+
+EF_INLINE uint32_t float_bits(float f) {
+#if EF_BACKEND_IS_CUDA
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+#endif
+}
+
+EF_INLINE float bits_float(uint32_t u) {
+#if EF_BACKEND_IS_CUDA
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+EF_INLINE void wide_keys(const WideNode& n, V3 p, float B, bool noslot, uint32_t* key) {
+#if !EF_BACKEND_IS_CUDA && defined(__SSE2__)
+  const __m128 z = _mm_setzero_ps();
+  const __m128 px = _mm_set1_ps(p.x), py = _mm_set1_ps(p.y), pz = _mm_set1_ps(p.z);
+  const __m128 dx = _mm_max_ps(_mm_max_ps(_mm_sub_ps(_mm_load_ps(n.lo[0]), px), _mm_sub_ps(px, _mm_load_ps(n.hi[0]))), z);
+  const __m128 dy = _mm_max_ps(_mm_max_ps(_mm_sub_ps(_mm_load_ps(n.lo[1]), py), _mm_sub_ps(py, _mm_load_ps(n.hi[1]))), z);
+  const __m128 dz = _mm_max_ps(_mm_max_ps(_mm_sub_ps(_mm_load_ps(n.lo[2]), pz), _mm_sub_ps(pz, _mm_load_ps(n.hi[2]))), z);
+  const __m128 dd = _mm_add_ps(_mm_add_ps(_mm_mul_ps(dx, dx), _mm_mul_ps(dy, dy)), _mm_mul_ps(dz, dz));
+  const __m128 bb = _mm_set1_ps(B);
+  __m128 in = _mm_cmplt_ps(dd, bb);
+  if (noslot) in = _mm_or_ps(in, _mm_cmple_ps(dd, bb));
+  const __m128i used = _mm_cmpgt_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(n.cnt)), _mm_set1_epi32(-1));
+  const __m128i ok = _mm_and_si128(_mm_castps_si128(in), used);
+  const __m128i k = _mm_or_si128(_mm_and_si128(_mm_castps_si128(dd), _mm_set1_epi32(~3)), _mm_set_epi32(3, 2, 1, 0));
+  const __m128i r = _mm_or_si128(_mm_and_si128(ok, k), _mm_andnot_si128(ok, _mm_set1_epi32((int)kNoLane)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(key), r);
+#else
+  for (int k = 0; k < kWide; ++k) {
+    const float dx = max2(max2(n.lo[0][k] - p.x, p.x - n.hi[0][k]), 0.0f);
+    const float dy = max2(max2(n.lo[1][k] - p.y, p.y - n.hi[1][k]), 0.0f);
+    const float dz = max2(max2(n.lo[2][k] - p.z, p.z - n.hi[2][k]), 0.0f);
+    const float d = dx * dx + dy * dy + dz * dz;
+    const bool in = d < B || (noslot && d <= B);
+    key[k] = (n.cnt[k] >= 0 && in) ? ((float_bits(d) & ~3u) | (uint32_t)k) : kNoLane;
+  }
+#endif
+}
+
+// Compare-exchange without a branch (a min and a max).
+EF_INLINE void sort_exchange(uint32_t& a, uint32_t& b) {
+  const uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
+  a = lo;
+  b = hi;
+}
+
+// Tests the triangles in slots [s0, s0 + n) against the best so far; true when any_hit is set
+// and one was found within the bound (the search can stop).
+EF_INLINE bool test_leaf(const MeshView& m, V3 p, int32_t s0, int32_t n, bool any_hit, Closest& best) {
+  for (int32_t s = s0; s < s0 + n; ++s) {
+    const float* t = m.tri + (int64_t)s * kTriStride;
+    const TriPoint tp = closest_on_slot(p, t);
+    const V3 d = p - tri_point(t, tp);
+    const float d2 = dot(d, d);
+    if (d2 < best.d2 || (best.slot < 0 && d2 <= best.d2)) {
+      best.d2 = d2;
+      best.slot = s;
+      best.tp = tp;
+      if (any_hit) return true;
+    }
+  }
+  return false;
+}
+
 // Nearest triangle to p among those within sqrt(bound2). With any_hit, stops at the first one.
+// Depth-first over the 4-wide tree: a node's children within the bound are visited nearest box
+// first (a five-exchange sorting network on the lane keys, ties by lane), the others wait on the
+// stack (at most 3 per level) and are dropped when popped if the best distance has shrunk below
+// their box distance. A stack entry is (wide node << 32) | lane key: 8 bytes, and the child's
+// reference is read back from the node (still in cache) when it is popped.
 EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_hit) {
   Closest best;
   best.d2 = bound2;
   best.slot = -1;
   best.tp = TriPoint{0.0f, 0.0f, 0.0f, 0};
-  int32_t st_node[kMaxDepth];
-  float st_d[kMaxDepth];
-  int sp = 0;
-  int32_t node = 0;
   {
     const float d = box_dist2(m.nodes[0], p);
     if (!(d <= best.d2)) return best;  // also rejects NaN points
   }
+  uint64_t st[(kWide - 1) * kMaxDepth + kWide];  // + scratch slots, see below
+  int sp = 0;
+  int32_t node = 0;  // wide node to open next; -1: pop the stack
   for (;;) {
-    const Node& nd = m.nodes[node];
-    if (nd.n > 0) {
-      for (int32_t s = nd.a; s < nd.a + nd.n; ++s) {
-        const float* t = m.tri + (int64_t)s * kTriStride;
-        const TriPoint tp = closest_on_slot(p, t);
-        const V3 d = p - tri_point(t, tp);
-        const float d2 = dot(d, d);
-        if (d2 < best.d2 || (best.slot < 0 && d2 <= best.d2)) {
-          best.d2 = d2;
-          best.slot = s;
-          best.tp = tp;
-          if (any_hit) return best;
+    if (node >= 0) {
+      const WideNode& nd = m.wide[node];
+      uint32_t key[kWide];
+      wide_keys(nd, p, best.d2, best.slot < 0, key);
+      sort_exchange(key[0], key[1]);
+      sort_exchange(key[2], key[3]);
+      sort_exchange(key[0], key[2]);
+      sort_exchange(key[1], key[3]);
+      sort_exchange(key[1], key[2]);
+      const int c = (key[0] != kNoLane) + (key[1] != kNoLane) + (key[2] != kNoLane) + (key[3] != kNoLane);
+      if (c > 0) {
+        // Children 1..c-1 onto the stack, farthest deepest; the slots past them are scratch.
+        const uint64_t hi = (uint64_t)(uint32_t)node << 32;
+        for (int j = 0; j < kWide - 1; ++j) st[sp + j] = hi | key[(c - 1 - j) & (kWide - 1)];
+        sp += c - 1;
+        const int l = (int)(key[0] & 3u);
+        if (nd.cnt[l] == 0) {
+          node = nd.ref[l];
+          continue;
         }
+        if (test_leaf(m, p, nd.ref[l], nd.cnt[l], any_hit, best)) return best;
       }
-    } else {
-      int32_t c0 = nd.a, c1 = nd.a + 1;
-      float d0 = box_dist2(m.nodes[c0], p), d1 = box_dist2(m.nodes[c1], p);
-      if (d1 < d0) {
-        const int32_t tc = c0;
-        c0 = c1;
-        c1 = tc;
-        const float td = d0;
-        d0 = d1;
-        d1 = td;
-      }
-      const bool ok0 = d0 < best.d2 || (best.slot < 0 && d0 <= best.d2);
-      const bool ok1 = d1 < best.d2 || (best.slot < 0 && d1 <= best.d2);
-      if (ok0) {
-        if (ok1) {
-          st_node[sp] = c1;
-          st_d[sp] = d1;
-          ++sp;
-        }
-        node = c0;
-        continue;
-      }
-      if (ok1) {
-        node = c1;
-        continue;
+      node = -1;
+    }
+    if (sp == 0) return best;
+    const uint64_t e = st[--sp];
+    const float d = bits_float((uint32_t)e & ~3u);
+    if (d < best.d2 || (best.slot < 0 && d <= best.d2)) {
+      const WideNode& nd = m.wide[(int32_t)(e >> 32)];
+      const int l = (int)(e & 3u);
+      if (nd.cnt[l] == 0) {
+        node = nd.ref[l];
+      } else if (test_leaf(m, p, nd.ref[l], nd.cnt[l], any_hit, best)) {
+        return best;
       }
     }
-    bool found = false;
-    while (sp > 0) {
-      --sp;
-      if (st_d[sp] < best.d2 || (best.slot < 0 && st_d[sp] <= best.d2)) {
-        node = st_node[sp];
-        found = true;
-        break;
-      }
-    }
-    if (!found) return best;
   }
 }
 
@@ -569,6 +647,7 @@ struct MeshStorage {
   Buffer<float> tri, vnormals, slot_normals, vpseudo;
   Buffer<int32_t> slot_face, faces;
   Buffer<WindingNode> wnodes;
+  Buffer<WideNode> wide;
 };
 
 inline std::shared_ptr<void> upload_impl(const MeshView& h, MeshView* d) {
@@ -576,6 +655,8 @@ inline std::shared_ptr<void> upload_impl(const MeshView& h, MeshView* d) {
   *d = h;
   s->nodes.upload(h.nodes, h.n_nodes);
   d->nodes = s->nodes.data();
+  s->wide.upload(h.wide, h.n_wide);
+  d->wide = s->wide.data();
   s->tri.upload(h.tri, h.F * kTriStride);
   d->tri = s->tri.data();
   s->slot_face.upload(h.slot_face, h.F);
