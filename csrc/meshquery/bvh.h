@@ -34,14 +34,28 @@ struct Node {
 // four on the CPU), and a leaf child is described in its parent's lane, so reaching a leaf costs
 // no node fetch. Made by collapsing the binary tree (each node adopts the children of its
 // largest-area internal child until it has four, the construction of Wald, Benthin and Boulos,
-// "Getting rid of packets", 2008, restated), so it has the binary tree's leaves and depth bound.
-// 128 bytes, two cache lines.
+// "Getting rid of packets", 2008, restated). Every binary subtree of at most kWide triangles
+// becomes one leaf child ("cluster", contiguous slots), a binary leaf of more is split into
+// clusters of kWide; so the tree is at most as deep as the binary one. 128 bytes, two cache lines.
 constexpr int kWide = 4;
 struct alignas(64) WideNode {
   float lo[3][kWide];   // lo[axis][lane]
   float hi[3][kWide];
-  int32_t ref[kWide];   // internal child: its WideNode index; leaf child: its first triangle slot
+  int32_t ref[kWide];   // internal child: its WideNode index; leaf child: its LeafBlock index
   int32_t cnt[kWide];   // 0: internal child; > 0: leaf child with that many triangles; -1: empty lane
+};
+
+// Filter data of one leaf cluster (up to kWide triangles, lane k = slot block_slot[b] + k): four
+// planes per triangle, each a unit normal and an offset, x.n - o: the face's plane and, for each
+// edge, the plane through it perpendicular to the face, oriented outwards. For a point p,
+//   (face plane)^2 + max(0, edge planes)^2
+// is a lower bound of its squared distance to the triangle (the triangle lies in the face plane,
+// on the inner side of every edge plane), and equals it unless the closest point is a vertex. The
+// search runs the exact closest-point test only on triangles whose bound can beat the best
+// distance. Degenerate and sliver triangles, and empty lanes, have all-zero planes (bound 0:
+// always tested exactly). 256 bytes.
+struct alignas(64) LeafBlock {
+  float pl[4][4][kWide];  // pl[plane][nx, ny, nz, offset][lane]; plane 0: face, 1 + e: edge e
 };
 
 // Per-node data of the fast winding number (Barill et al. 2018, order-1 "dipole" expansion):
@@ -66,6 +80,9 @@ struct BuildStats {
 struct Bvh {
   std::vector<Node> nodes;
   std::vector<WideNode> wide;       // the 4-wide form of `nodes`, root at 0
+  std::vector<LeafBlock> blocks;    // leaf clusters of `wide`
+  std::vector<int32_t> block_slot;  // first triangle slot of each cluster
+  float coord_bound = 0.0f;         // largest |vertex coordinate| (scale of rounding errors)
   std::vector<float> tri;           // (F, kTriStride) slot order, see kTriStride
   std::vector<int32_t> slot_face;   // (F,) original face index of each slot
   BuildStats stats;

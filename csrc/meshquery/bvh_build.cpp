@@ -211,62 +211,158 @@ struct Builder {
   }
 };
 
-// The 4-wide form of the packed binary tree (see WideNode). Nodes are emitted depth-first, a
-// node's internal children get consecutive indices when the node is emitted. Deterministic: the
-// child to open is the internal one of largest box half-area, ties to the first lane.
-void collapse_wide(const std::vector<Node>& nodes, std::vector<WideNode>* out) {
+// Filter planes of the triangle in slot data t (see LeafBlock) into lane k of block b, in double.
+// Triangles whose corner angles are not all comfortably away from 0 (sin^2 of the angle at a
+// below 1e-4) keep zero planes: for them the exact test's own rounding can exceed the bound's
+// margin, so they are always tested exactly.
+void fill_block_lane(const float* t, LeafBlock* blk, int k) {
+  if (t[9] < 0.0f) return;  // degenerate
+  double P[3][3], ab[3], bc[3], ca[3];
+  for (int j = 0; j < 3; ++j)
+    for (int i = 0; i < 3; ++i) P[j][i] = t[3 * j + i];
+  for (int i = 0; i < 3; ++i) {
+    ab[i] = P[1][i] - P[0][i];
+    bc[i] = P[2][i] - P[1][i];
+    ca[i] = P[0][i] - P[2][i];
+  }
+  auto cross = [](const double* u, const double* v, double* o) {
+    o[0] = u[1] * v[2] - u[2] * v[1];
+    o[1] = u[2] * v[0] - u[0] * v[2];
+    o[2] = u[0] * v[1] - u[1] * v[0];
+  };
+  auto dot = [](const double* u, const double* v) { return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]; };
+  double n[3];
+  cross(ab, ca, n);  // = ac x ab ... orientation fixed below
+  for (double& x : n) x = -x;  // ab x ac
+  const double n2 = dot(n, n);
+  const double l_ab = dot(ab, ab), l_bc = dot(bc, bc), l_ca = dot(ca, ca);
+  // sin^2 of the smallest angle >= 1e-4, checked at every corner.
+  if (!(n2 > 1e-4 * l_ab * l_ca && n2 > 1e-4 * l_ab * l_bc && n2 > 1e-4 * l_bc * l_ca)) return;
+  const double nl = std::sqrt(n2);
+  const double* E[3] = {ab, bc, ca};
+  double pl[4][4];
+  for (int i = 0; i < 3; ++i) pl[0][i] = n[i] / nl;
+  pl[0][3] = dot(pl[0], P[0]);
+  for (int e = 0; e < 3; ++e) {
+    double o[3];
+    cross(E[e], n, o);  // in the face plane, perpendicular to the edge, pointing away from the triangle
+    const double ol = std::sqrt(dot(o, o));
+    for (int i = 0; i < 3; ++i) pl[1 + e][i] = o[i] / ol;
+    pl[1 + e][3] = dot(pl[1 + e], P[e]);  // the edge starts at vertex e
+  }
+  for (int q = 0; q < 4; ++q)
+    for (int j = 0; j < 4; ++j) blk->pl[q][j][k] = (float)pl[q][j];
+}
+
+// The 4-wide form of the packed binary tree (see WideNode) and its leaf clusters. Nodes are
+// emitted depth-first; a node's internal children get consecutive indices when it is emitted.
+// Deterministic: the child to open is the internal one of largest box half-area, ties to the
+// first lane.
+void collapse_wide(Bvh* bvh) {
+  const std::vector<Node>& nodes = bvh->nodes;
+  const size_t N = nodes.size();
+  // Triangles under each binary node and the first slot of its range (children follow parents).
+  std::vector<int32_t> count(N), first(N);
+  for (size_t i = N; i-- > 0;) {
+    const Node& nd = nodes[i];
+    if (nd.n > 0) {
+      count[i] = nd.n;
+      first[i] = nd.a;
+    } else {
+      count[i] = count[(size_t)nd.a] + count[(size_t)nd.a + 1];
+      first[i] = std::min(first[(size_t)nd.a], first[(size_t)nd.a + 1]);
+    }
+  }
   auto half_area = [](const Node& n) {
     const double dx = (double)n.hi[0] - n.lo[0], dy = (double)n.hi[1] - n.lo[1], dz = (double)n.hi[2] - n.lo[2];
     return dx * dy + dy * dz + dz * dx;
   };
-  std::vector<WideNode>& w = *out;
+  std::vector<WideNode>& w = bvh->wide;
   w.clear();
-  w.reserve(nodes.size() / 2 + 1);
+  w.reserve(N / 4 + 1);
+  bvh->blocks.clear();
+  bvh->block_slot.clear();
+  auto add_block = [&](int32_t s0, int32_t n) {
+    LeafBlock blk;
+    std::memset(&blk, 0, sizeof(blk));
+    for (int k = 0; k < n; ++k) fill_block_lane(&bvh->tri[(size_t)(s0 + k) * kTriStride], &blk, k);
+    bvh->blocks.push_back(blk);
+    bvh->block_slot.push_back(s0);
+    return (int32_t)bvh->blocks.size() - 1;
+  };
+  // A lane item: a binary node (part >= 0: a cluster of a split big leaf, triangles
+  // [a + kWide * part, ...)).
+  struct Item {
+    int32_t b, part;
+  };
   w.emplace_back();
-  std::vector<std::pair<int32_t, int32_t>> stack;  // (binary node, its wide index)
-  stack.push_back({0, 0});
+  std::vector<std::pair<Item, int32_t>> stack;  // (item, its wide index)
+  stack.push_back({Item{0, -1}, 0});
   while (!stack.empty()) {
-    const auto [b, wi] = stack.back();
+    const auto [it, wi] = stack.back();
     stack.pop_back();
-    int32_t lane[kWide];
+    Item lane[kWide];
     int nl = 0;
-    if (nodes[(size_t)b].n > 0) {
-      lane[nl++] = b;  // a leaf root (tiny mesh): one leaf lane
+    const Node& bn = nodes[(size_t)it.b];
+    if (count[(size_t)it.b] <= kWide) {
+      lane[nl++] = it;  // a small root: one cluster
+    } else if (bn.n > 0) {
+      for (int32_t q = 0; q * kWide < bn.n; ++q) lane[nl++] = Item{it.b, q};  // a big leaf: its clusters
     } else {
-      lane[nl++] = nodes[(size_t)b].a;
-      lane[nl++] = nodes[(size_t)b].a + 1;
+      lane[nl++] = Item{bn.a, -1};
+      lane[nl++] = Item{bn.a + 1, -1};
       while (nl < kWide) {
         int open = -1;
         double best = -1.0;
         for (int k = 0; k < nl; ++k) {
-          const Node& c = nodes[(size_t)lane[k]];
-          if (c.n == 0 && half_area(c) > best) {
+          const Node& c = nodes[(size_t)lane[k].b];
+          if (c.n == 0 && count[(size_t)lane[k].b] > kWide && half_area(c) > best) {
             best = half_area(c);
             open = k;
           }
         }
         if (open < 0) break;
-        const int32_t first = nodes[(size_t)lane[open]].a;
+        const int32_t fc = nodes[(size_t)lane[open].b].a;
         for (int k = nl; k > open + 1; --k) lane[k] = lane[k - 1];
-        lane[open] = first;
-        lane[open + 1] = first + 1;
+        lane[open] = Item{fc, -1};
+        lane[open + 1] = Item{fc + 1, -1};
         ++nl;
       }
     }
     WideNode wn;
     for (int k = 0; k < kWide; ++k) {
-      const bool used = k < nl;
-      const Node& c = nodes[(size_t)(used ? lane[k] : 0)];
       for (int j = 0; j < 3; ++j) {
-        wn.lo[j][k] = used ? c.lo[j] : 0.0f;
-        wn.hi[j][k] = used ? c.hi[j] : 0.0f;
+        wn.lo[j][k] = 0.0f;
+        wn.hi[j][k] = 0.0f;
       }
-      if (!used) {
-        wn.ref[k] = 0;
-        wn.cnt[k] = -1;
-      } else if (c.n > 0) {
-        wn.ref[k] = c.a;
-        wn.cnt[k] = c.n;
+      wn.ref[k] = 0;
+      wn.cnt[k] = -1;
+      if (k >= nl) continue;
+      const Node& c = nodes[(size_t)lane[k].b];
+      if (lane[k].part >= 0) {
+        // A cluster of a big leaf: its own box, from its triangles.
+        const int32_t s0 = c.a + kWide * lane[k].part, n = std::min<int32_t>(kWide, c.a + c.n - s0);
+        for (int j = 0; j < 3; ++j) {
+          float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+          for (int32_t s = s0; s < s0 + n; ++s)
+            for (int v = 0; v < 3; ++v) {
+              lo = std::min(lo, bvh->tri[(size_t)s * kTriStride + 3 * v + j]);
+              hi = std::max(hi, bvh->tri[(size_t)s * kTriStride + 3 * v + j]);
+            }
+          wn.lo[j][k] = lo;
+          wn.hi[j][k] = hi;
+        }
+        wn.ref[k] = add_block(s0, n);
+        wn.cnt[k] = n;
+        continue;
+      }
+      for (int j = 0; j < 3; ++j) {
+        wn.lo[j][k] = c.lo[j];
+        wn.hi[j][k] = c.hi[j];
+      }
+      if (count[(size_t)lane[k].b] <= kWide) {
+        wn.ref[k] = add_block(first[(size_t)lane[k].b], count[(size_t)lane[k].b]);
+        wn.cnt[k] = count[(size_t)lane[k].b];
       } else {
         wn.ref[k] = (int32_t)w.size();
         wn.cnt[k] = 0;
@@ -399,7 +495,12 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
     const bool ok = n2 > 1e-12 * abab * acac && t[9] > 0.0f && t[11] > 0.0f && std::isfinite(t[9]) && std::isfinite(t[11]);
     if (!ok) t[9] = -1.0f;
   }
-  collapse_wide(bvh.nodes, &bvh.wide);
+  collapse_wide(&bvh);
+  {
+    float mx = 0.0f;
+    for (int64_t i = 0; i < V * 3; ++i) mx = std::max(mx, std::fabs(V_[i]));
+    bvh.coord_bound = mx;
+  }
   bvh.stats.depth = max_depth;
   bvh.stats.wide_nodes = (int64_t)bvh.wide.size();
   bvh.stats.nodes = (int64_t)bvh.nodes.size();

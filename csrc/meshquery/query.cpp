@@ -63,6 +63,10 @@ MeshView Mesh::view(Device dev, bool need_sign, bool need_winding) {
   h.n_nodes = (int64_t)bvh_.nodes.size();
   h.wide = bvh_.wide.data();
   h.n_wide = (int64_t)bvh_.wide.size();
+  h.blocks = bvh_.blocks.data();
+  h.block_slot = bvh_.block_slot.data();
+  h.n_blocks = (int64_t)bvh_.blocks.size();
+  h.coord_bound = bvh_.coord_bound;
   h.F = F_;
   h.V = V_;
   if (!dev.is_cuda()) return h;

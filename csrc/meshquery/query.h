@@ -28,7 +28,10 @@ struct MeshView {
   const float* vpseudo = nullptr;        // (V, 3) angle-weighted vertex pseudo-normals
   const WindingNode* wnodes = nullptr;   // (nodes,) winding-number data
   const WideNode* wide = nullptr;        // (n_wide,) 4-wide tree for the closest-point search
-  int64_t n_nodes = 0, n_wide = 0, F = 0, V = 0;
+  const LeafBlock* blocks = nullptr;     // (n_blocks,) its leaf clusters
+  const int32_t* block_slot = nullptr;   // (n_blocks,) first slot of each cluster
+  float coord_bound = 0.0f;              // largest |vertex coordinate|
+  int64_t n_nodes = 0, n_wide = 0, n_blocks = 0, F = 0, V = 0;
 };
 
 enum class SignMode : int { None = 0, PseudoNormal = 1, Winding = 2 };

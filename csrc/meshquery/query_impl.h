@@ -37,6 +37,7 @@ using ::ef::meshquery::RayQuery;
 using ::ef::meshquery::RenderView;
 using ::ef::meshquery::SignMode;
 using ::ef::meshquery::WideNode;
+using ::ef::meshquery::LeafBlock;
 using ::ef::meshquery::WindingNode;
 using ::ef::meshquery::kWide;
 
@@ -128,10 +129,65 @@ EF_INLINE void sort_exchange(uint32_t& a, uint32_t& b) {
   b = hi;
 }
 
-// Tests the triangles in slots [s0, s0 + n) against the best so far; true when any_hit is set
-// and one was found within the bound (the search can stop).
-EF_INLINE bool test_leaf(const MeshView& m, V3 p, int32_t s0, int32_t n, bool any_hit, Closest& best) {
-  for (int32_t s = s0; s < s0 + n; ++s) {
+// Mask of the lanes (< n) of leaf cluster `b` whose distance lower bound (see LeafBlock) is not
+// above T; NaN bounds count as candidates.
+EF_INLINE int block_candidates(const LeafBlock& b, V3 p, float T, int n) {
+#if !EF_BACKEND_IS_CUDA && defined(__SSE2__)
+  const __m128 px = _mm_set1_ps(p.x), py = _mm_set1_ps(p.y), pz = _mm_set1_ps(p.z);
+  __m128 v[4];
+  for (int q = 0; q < 4; ++q)
+    v[q] = _mm_sub_ps(_mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_load_ps(b.pl[q][0]), px), _mm_mul_ps(_mm_load_ps(b.pl[q][1]), py)),
+                                 _mm_mul_ps(_mm_load_ps(b.pl[q][2]), pz)),
+                      _mm_load_ps(b.pl[q][3]));
+  const __m128 lat = _mm_max_ps(_mm_max_ps(_mm_max_ps(v[1], v[2]), v[3]), _mm_setzero_ps());
+  const __m128 lb = _mm_add_ps(_mm_mul_ps(v[0], v[0]), _mm_mul_ps(lat, lat));
+  return _mm_movemask_ps(_mm_cmpnlt_ps(_mm_set1_ps(T), lb)) & ((1 << n) - 1);
+#else
+  int mask = 0;
+  for (int k = 0; k < n; ++k) {
+    float v[4];
+    for (int q = 0; q < 4; ++q) v[q] = b.pl[q][0][k] * p.x + b.pl[q][1][k] * p.y + b.pl[q][2][k] * p.z - b.pl[q][3][k];
+    const float lat = max2(max2(max2(v[1], v[2]), v[3]), 0.0f);
+    const float lb = v[0] * v[0] + lat * lat;
+    mask |= (lb > T) ? 0 : (1 << k);
+  }
+  return mask;
+#endif
+}
+
+EF_INLINE int lowest_bit(int mask) {
+#if EF_BACKEND_IS_CUDA
+  return __ffs(mask) - 1;
+#else
+  return __builtin_ctz((unsigned)mask);
+#endif
+}
+
+// Search state of one query: the best face so far and the filter threshold derived from it.
+struct SearchState {
+  Closest best;
+  float T;      // squared distance a triangle's lower bound must not exceed to be tested exactly
+  float slack;  // absolute rounding allowance of the bound and of the exact distance
+  EF_INLINE void set_threshold() {
+    const float r = sqrtf(best.d2) * (1.0f + 1.0f / 1048576.0f) + slack;
+    T = r * r;
+  }
+};
+
+// Tests the triangles of leaf cluster `blk` (n of them) against the best so far: those whose
+// lower bound does not exceed the threshold get the exact test, in slot order; true when any_hit
+// is set and one was found within the bound (the search can stop). The threshold exceeds the
+// best distance by more than the rounding error of the bound plus that of the exact distance, so
+// every triangle whose exact distance beats the best is tested: the result is the one of testing
+// all of them.
+EF_INLINE bool test_leaf(const MeshView& m, V3 p, int32_t blk, int32_t n, bool any_hit, SearchState& ss) {
+  int mask = block_candidates(m.blocks[blk], p, ss.T, n);
+  if (mask == 0) return false;
+  const int32_t s0 = m.block_slot[blk];
+  Closest& best = ss.best;
+  do {
+    const int32_t s = s0 + lowest_bit(mask);
+    mask &= mask - 1;
     const float* t = m.tri + (int64_t)s * kTriStride;
     const TriPoint tp = closest_on_slot(p, t);
     const V3 d = p - tri_point(t, tp);
@@ -141,8 +197,9 @@ EF_INLINE bool test_leaf(const MeshView& m, V3 p, int32_t s0, int32_t n, bool an
       best.slot = s;
       best.tp = tp;
       if (any_hit) return true;
+      ss.set_threshold();
     }
-  }
+  } while (mask);
   return false;
 }
 
@@ -153,7 +210,8 @@ EF_INLINE bool test_leaf(const MeshView& m, V3 p, int32_t s0, int32_t n, bool an
 // their box distance. A stack entry is (wide node << 32) | lane key: 8 bytes, and the child's
 // reference is read back from the node (still in cache) when it is popped.
 EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_hit) {
-  Closest best;
+  SearchState ss;
+  Closest& best = ss.best;
   best.d2 = bound2;
   best.slot = -1;
   best.tp = TriPoint{0.0f, 0.0f, 0.0f, 0};
@@ -161,6 +219,10 @@ EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_h
     const float d = box_dist2(m.nodes[0], p);
     if (!(d <= best.d2)) return best;  // also rejects NaN points
   }
+  // Rounding allowance: the bound and the exact distance are each within a few dozen ulps of the
+  // coordinates' magnitude of the true values; 2^-14 of it is far above both.
+  ss.slack = (max2(max2(fabsf(p.x), fabsf(p.y)), fabsf(p.z)) + m.coord_bound) * (1.0f / 16384.0f);
+  ss.set_threshold();
   uint64_t st[(kWide - 1) * kMaxDepth + kWide];  // + scratch slots, see below
   int sp = 0;
   int32_t node = 0;  // wide node to open next; -1: pop the stack
@@ -185,7 +247,7 @@ EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_h
           node = nd.ref[l];
           continue;
         }
-        if (test_leaf(m, p, nd.ref[l], nd.cnt[l], any_hit, best)) return best;
+        if (test_leaf(m, p, nd.ref[l], nd.cnt[l], any_hit, ss)) return best;
       }
       node = -1;
     }
@@ -197,7 +259,7 @@ EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_h
       const int l = (int)(e & 3u);
       if (nd.cnt[l] == 0) {
         node = nd.ref[l];
-      } else if (test_leaf(m, p, nd.ref[l], nd.cnt[l], any_hit, best)) {
+      } else if (test_leaf(m, p, nd.ref[l], nd.cnt[l], any_hit, ss)) {
         return best;
       }
     }
@@ -648,6 +710,8 @@ struct MeshStorage {
   Buffer<int32_t> slot_face, faces;
   Buffer<WindingNode> wnodes;
   Buffer<WideNode> wide;
+  Buffer<LeafBlock> blocks;
+  Buffer<int32_t> block_slot;
 };
 
 inline std::shared_ptr<void> upload_impl(const MeshView& h, MeshView* d) {
@@ -657,6 +721,10 @@ inline std::shared_ptr<void> upload_impl(const MeshView& h, MeshView* d) {
   d->nodes = s->nodes.data();
   s->wide.upload(h.wide, h.n_wide);
   d->wide = s->wide.data();
+  s->blocks.upload(h.blocks, h.n_blocks);
+  d->blocks = s->blocks.data();
+  s->block_slot.upload(h.block_slot, h.n_blocks);
+  d->block_slot = s->block_slot.data();
   s->tri.upload(h.tri, h.F * kTriStride);
   d->tri = s->tri.data();
   s->slot_face.upload(h.slot_face, h.F);
