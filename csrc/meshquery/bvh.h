@@ -45,17 +45,21 @@ struct alignas(64) WideNode {
   int32_t cnt[kWide];   // 0: internal child; > 0: leaf child with that many triangles; -1: empty lane
 };
 
-// Filter data of one leaf cluster (up to kWide triangles, lane k = slot block_slot[b] + k): four
-// planes per triangle, each a unit normal and an offset, x.n - o: the face's plane and, for each
-// edge, the plane through it perpendicular to the face, oriented outwards. For a point p,
-//   (face plane)^2 + max(0, edge planes)^2
-// is a lower bound of its squared distance to the triangle (the triangle lies in the face plane,
-// on the inner side of every edge plane), and equals it unless the closest point is a vertex. The
-// search runs the exact closest-point test only on triangles whose bound can beat the best
-// distance. Degenerate and sliver triangles, and empty lanes, have all-zero planes (bound 0:
-// always tested exactly). 256 bytes.
+// Filter data of one leaf cluster (up to kWide triangles, lane k = slot block_slot[b] + k). Per
+// triangle, an orthonormal frame for each edge e (from vertex e): the face's unit normal n, the
+// unit in-plane outward perpendicular m_e and the unit direction u_e, each stored as a plane
+// (x.v - o), and the edge's length L_e. For a point p with h = plane_n(p), s_e = plane_m_e(p),
+// t_e = plane_u_e(p), its squared distance to the triangle is
+//   h^2                                              if every s_e <= 0 (it projects inside)
+//   h^2 + min_e (s_e^2 + (t_e - clamp(t_e, 0, L_e))^2) otherwise (nearest edge segment),
+// evaluated here for four triangles at once. It is only a filter: the search runs the exact
+// closest-point test (triangle.h) on the triangles whose value, allowing for rounding, can beat
+// the best distance, so the result is that of testing every triangle exactly. Degenerate and
+// sliver triangles and empty lanes have all-zero data (value 0: always tested). 512 bytes.
 struct alignas(64) LeafBlock {
-  float pl[4][4][kWide];  // pl[plane][nx, ny, nz, offset][lane]; plane 0: face, 1 + e: edge e
+  float pl[7][4][kWide];  // pl[plane][vx, vy, vz, o][lane]; plane 0: n, 1 + e: m_e, 4 + e: u_e
+  float len[3][kWide];    // L_e
+  float pad[4];
 };
 
 // Per-node data of the fast winding number (Barill et al. 2018, order-1 "dipole" expansion):

@@ -211,20 +211,16 @@ struct Builder {
   }
 };
 
-// Filter planes of the triangle in slot data t (see LeafBlock) into lane k of block b, in double.
-// Triangles whose corner angles are not all comfortably away from 0 (sin^2 of the angle at a
-// below 1e-4) keep zero planes: for them the exact test's own rounding can exceed the bound's
-// margin, so they are always tested exactly.
+// Filter data of the triangle in slot data t (see LeafBlock) into lane k of block b, in double.
+// Triangles with a corner angle near 0 (sin^2 below 1e-4 at some corner) keep zero data: for
+// them the exact test's own rounding can exceed the filter's allowance, so they are always tested.
 void fill_block_lane(const float* t, LeafBlock* blk, int k) {
   if (t[9] < 0.0f) return;  // degenerate
-  double P[3][3], ab[3], bc[3], ca[3];
+  double P[3][3], E[3][3];
   for (int j = 0; j < 3; ++j)
     for (int i = 0; i < 3; ++i) P[j][i] = t[3 * j + i];
-  for (int i = 0; i < 3; ++i) {
-    ab[i] = P[1][i] - P[0][i];
-    bc[i] = P[2][i] - P[1][i];
-    ca[i] = P[0][i] - P[2][i];
-  }
+  for (int e = 0; e < 3; ++e)
+    for (int i = 0; i < 3; ++i) E[e][i] = P[(e + 1) % 3][i] - P[e][i];  // ab, bc, ca
   auto cross = [](const double* u, const double* v, double* o) {
     o[0] = u[1] * v[2] - u[2] * v[1];
     o[1] = u[2] * v[0] - u[0] * v[2];
@@ -232,26 +228,28 @@ void fill_block_lane(const float* t, LeafBlock* blk, int k) {
   };
   auto dot = [](const double* u, const double* v) { return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]; };
   double n[3];
-  cross(ab, ca, n);  // = ac x ab ... orientation fixed below
-  for (double& x : n) x = -x;  // ab x ac
+  const double ac[3] = {-E[2][0], -E[2][1], -E[2][2]};
+  cross(E[0], ac, n);  // ab x ac
   const double n2 = dot(n, n);
-  const double l_ab = dot(ab, ab), l_bc = dot(bc, bc), l_ca = dot(ca, ca);
-  // sin^2 of the smallest angle >= 1e-4, checked at every corner.
-  if (!(n2 > 1e-4 * l_ab * l_ca && n2 > 1e-4 * l_ab * l_bc && n2 > 1e-4 * l_bc * l_ca)) return;
+  const double l2[3] = {dot(E[0], E[0]), dot(E[1], E[1]), dot(E[2], E[2])};
+  if (!(n2 > 1e-4 * l2[0] * l2[2] && n2 > 1e-4 * l2[0] * l2[1] && n2 > 1e-4 * l2[1] * l2[2])) return;
+  double pl[7][4];
   const double nl = std::sqrt(n2);
-  const double* E[3] = {ab, bc, ca};
-  double pl[4][4];
   for (int i = 0; i < 3; ++i) pl[0][i] = n[i] / nl;
-  pl[0][3] = dot(pl[0], P[0]);
   for (int e = 0; e < 3; ++e) {
     double o[3];
     cross(E[e], n, o);  // in the face plane, perpendicular to the edge, pointing away from the triangle
-    const double ol = std::sqrt(dot(o, o));
-    for (int i = 0; i < 3; ++i) pl[1 + e][i] = o[i] / ol;
-    pl[1 + e][3] = dot(pl[1 + e], P[e]);  // the edge starts at vertex e
+    const double ol = std::sqrt(dot(o, o)), el = std::sqrt(l2[e]);
+    for (int i = 0; i < 3; ++i) {
+      pl[1 + e][i] = o[i] / ol;
+      pl[4 + e][i] = E[e][i] / el;
+    }
+    blk->len[e][k] = (float)el;
   }
-  for (int q = 0; q < 4; ++q)
+  for (int q = 0; q < 7; ++q) {
+    pl[q][3] = dot(pl[q], P[q == 0 ? 0 : (q - 1) % 3]);  // the edge planes pass through the edge's first vertex
     for (int j = 0; j < 4; ++j) blk->pl[q][j][k] = (float)pl[q][j];
+  }
 }
 
 // The 4-wide form of the packed binary tree (see WideNode) and its leaf clusters. Nodes are

@@ -70,8 +70,9 @@ EF_INLINE V3 tri_point(const float* t, const TriPoint& tp) {
 // or kNoLane for a lane that is empty or outside the bound B (d < B, or d <= B while no face has
 // been found: `noslot`). Replacing the low bits rounds the distance down by at most 3 ulps, so a
 // key's distance never exceeds the true one: pruning with it is conservative, and ordering by it
-// is deterministic. On x86 CPUs SSE handles the four lanes at once; _mm_max_ps(a, b) is
-// (a > b ? a : b) like max2, so both paths give bit-identical keys.
+// is deterministic. Returns the mask of the lanes in the bound. On x86 CPUs SSE handles the four
+// lanes at once; _mm_max_ps(a, b) is (a > b ? a : b) like max2, so both paths give bit-identical
+// keys.
 constexpr uint32_t kNoLane = 0x7fffffffu;  // above every finite or infinite distance's bits
 
 EF_INLINE uint32_t float_bits(float f) {
@@ -94,7 +95,7 @@ EF_INLINE float bits_float(uint32_t u) {
 #endif
 }
 
-EF_INLINE void wide_keys(const WideNode& n, V3 p, float B, bool noslot, uint32_t* key) {
+EF_INLINE int wide_keys(const WideNode& n, V3 p, float B, bool noslot, uint32_t* key) {
 #if !EF_BACKEND_IS_CUDA && defined(__SSE2__)
   const __m128 z = _mm_setzero_ps();
   const __m128 px = _mm_set1_ps(p.x), py = _mm_set1_ps(p.y), pz = _mm_set1_ps(p.z);
@@ -110,15 +111,20 @@ EF_INLINE void wide_keys(const WideNode& n, V3 p, float B, bool noslot, uint32_t
   const __m128i k = _mm_or_si128(_mm_and_si128(_mm_castps_si128(dd), _mm_set1_epi32(~3)), _mm_set_epi32(3, 2, 1, 0));
   const __m128i r = _mm_or_si128(_mm_and_si128(ok, k), _mm_andnot_si128(ok, _mm_set1_epi32((int)kNoLane)));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(key), r);
+  return _mm_movemask_ps(_mm_castsi128_ps(ok));
 #else
+  int mask = 0;
   for (int k = 0; k < kWide; ++k) {
     const float dx = max2(max2(n.lo[0][k] - p.x, p.x - n.hi[0][k]), 0.0f);
     const float dy = max2(max2(n.lo[1][k] - p.y, p.y - n.hi[1][k]), 0.0f);
     const float dz = max2(max2(n.lo[2][k] - p.z, p.z - n.hi[2][k]), 0.0f);
     const float d = dx * dx + dy * dy + dz * dz;
     const bool in = d < B || (noslot && d <= B);
-    key[k] = (n.cnt[k] >= 0 && in) ? ((float_bits(d) & ~3u) | (uint32_t)k) : kNoLane;
+    const bool ok = n.cnt[k] >= 0 && in;
+    key[k] = ok ? ((float_bits(d) & ~3u) | (uint32_t)k) : kNoLane;
+    mask |= ok ? (1 << k) : 0;
   }
+  return mask;
 #endif
 }
 
@@ -129,27 +135,42 @@ EF_INLINE void sort_exchange(uint32_t& a, uint32_t& b) {
   b = hi;
 }
 
-// Mask of the lanes (< n) of leaf cluster `b` whose distance lower bound (see LeafBlock) is not
-// above T; NaN bounds count as candidates.
-EF_INLINE int block_candidates(const LeafBlock& b, V3 p, float T, int n) {
+// Filter distances d[k] (see LeafBlock) of the triangles of leaf cluster `b` to p, and the mask
+// of the lanes (< n) whose value is not above T (NaN values count as candidates).
+EF_INLINE int block_candidates(const LeafBlock& b, V3 p, float T, int n, float* dist) {
 #if !EF_BACKEND_IS_CUDA && defined(__SSE2__)
-  const __m128 px = _mm_set1_ps(p.x), py = _mm_set1_ps(p.y), pz = _mm_set1_ps(p.z);
-  __m128 v[4];
-  for (int q = 0; q < 4; ++q)
+  const __m128 px = _mm_set1_ps(p.x), py = _mm_set1_ps(p.y), pz = _mm_set1_ps(p.z), z = _mm_setzero_ps();
+  __m128 v[7];
+  for (int q = 0; q < 7; ++q)
     v[q] = _mm_sub_ps(_mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_load_ps(b.pl[q][0]), px), _mm_mul_ps(_mm_load_ps(b.pl[q][1]), py)),
                                  _mm_mul_ps(_mm_load_ps(b.pl[q][2]), pz)),
                       _mm_load_ps(b.pl[q][3]));
-  const __m128 lat = _mm_max_ps(_mm_max_ps(_mm_max_ps(v[1], v[2]), v[3]), _mm_setzero_ps());
-  const __m128 lb = _mm_add_ps(_mm_mul_ps(v[0], v[0]), _mm_mul_ps(lat, lat));
-  return _mm_movemask_ps(_mm_cmpnlt_ps(_mm_set1_ps(T), lb)) & ((1 << n) - 1);
+  __m128 seg[3];
+  for (int e = 0; e < 3; ++e) {
+    const __m128 t = v[4 + e];
+    const __m128 x = _mm_add_ps(_mm_min_ps(t, z), _mm_max_ps(_mm_sub_ps(t, _mm_load_ps(b.len[e])), z));
+    seg[e] = _mm_add_ps(_mm_mul_ps(v[1 + e], v[1 + e]), _mm_mul_ps(x, x));
+  }
+  const __m128 out = _mm_cmpgt_ps(_mm_max_ps(_mm_max_ps(v[1], v[2]), v[3]), z);
+  const __m128 dp = _mm_and_ps(out, _mm_min_ps(_mm_min_ps(seg[0], seg[1]), seg[2]));
+  const __m128 d = _mm_add_ps(_mm_mul_ps(v[0], v[0]), dp);
+  _mm_storeu_ps(dist, d);
+  return _mm_movemask_ps(_mm_cmpnlt_ps(_mm_set1_ps(T), d)) & ((1 << n) - 1);
 #else
   int mask = 0;
   for (int k = 0; k < n; ++k) {
-    float v[4];
-    for (int q = 0; q < 4; ++q) v[q] = b.pl[q][0][k] * p.x + b.pl[q][1][k] * p.y + b.pl[q][2][k] * p.z - b.pl[q][3][k];
-    const float lat = max2(max2(max2(v[1], v[2]), v[3]), 0.0f);
-    const float lb = v[0] * v[0] + lat * lat;
-    mask |= (lb > T) ? 0 : (1 << k);
+    float v[7];
+    for (int q = 0; q < 7; ++q) v[q] = b.pl[q][0][k] * p.x + b.pl[q][1][k] * p.y + b.pl[q][2][k] * p.z - b.pl[q][3][k];
+    float seg = INFINITY;
+    for (int e = 0; e < 3; ++e) {
+      const float t = v[4 + e];
+      const float x = min2(t, 0.0f) + max2(t - b.len[e][k], 0.0f);
+      seg = min2(seg, v[1 + e] * v[1 + e] + x * x);
+    }
+    const bool out = max2(max2(v[1], v[2]), v[3]) > 0.0f;
+    const float d = v[0] * v[0] + (out ? seg : 0.0f);
+    dist[k] = d;
+    mask |= (d > T) ? 0 : (1 << k);
   }
   return mask;
 #endif
@@ -175,13 +196,14 @@ struct SearchState {
 };
 
 // Tests the triangles of leaf cluster `blk` (n of them) against the best so far: those whose
-// lower bound does not exceed the threshold get the exact test, in slot order; true when any_hit
-// is set and one was found within the bound (the search can stop). The threshold exceeds the
-// best distance by more than the rounding error of the bound plus that of the exact distance, so
-// every triangle whose exact distance beats the best is tested: the result is the one of testing
-// all of them.
+// filter distance does not exceed the threshold get the exact test, in slot order; true when
+// any_hit is set and one was found within the bound (the search can stop). The threshold
+// exceeds the best distance by more than the rounding error of the filter plus that of the exact
+// distance, so every triangle whose exact distance beats the best is tested: the result is the
+// one of testing all of them.
 EF_INLINE bool test_leaf(const MeshView& m, V3 p, int32_t blk, int32_t n, bool any_hit, SearchState& ss) {
-  int mask = block_candidates(m.blocks[blk], p, ss.T, n);
+  float fd[kWide];
+  int mask = block_candidates(m.blocks[blk], p, ss.T, n, fd);
   if (mask == 0) return false;
   const int32_t s0 = m.block_slot[blk];
   Closest& best = ss.best;
@@ -230,13 +252,13 @@ EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_h
     if (node >= 0) {
       const WideNode& nd = m.wide[node];
       uint32_t key[kWide];
-      wide_keys(nd, p, best.d2, best.slot < 0, key);
+      const int in = wide_keys(nd, p, best.d2, best.slot < 0, key);
       sort_exchange(key[0], key[1]);
       sort_exchange(key[2], key[3]);
       sort_exchange(key[0], key[2]);
       sort_exchange(key[1], key[3]);
       sort_exchange(key[1], key[2]);
-      const int c = (key[0] != kNoLane) + (key[1] != kNoLane) + (key[2] != kNoLane) + (key[3] != kNoLane);
+      const int c = (int)((0x4332322132212110ull >> (4 * in)) & 15u);  // lanes in the bound
       if (c > 0) {
         // Children 1..c-1 onto the stack, farthest deepest; the slots past them are scratch.
         const uint64_t hi = (uint64_t)(uint32_t)node << 32;
