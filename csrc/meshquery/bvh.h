@@ -78,6 +78,7 @@ struct BuildStats {
   int64_t leaves = 0;
   int64_t wide_nodes = 0;
   double seconds = 0.0;
+  double wide_seconds = 0.0;  // build_wide
 };
 
 // The BVH plus the triangles in leaf order ("slots"), which is how the queries read them.
@@ -95,6 +96,10 @@ struct Bvh {
 // Builds the BVH of `F` triangles (faces index `vertices`, which hold `V` points). Leaves hold at
 // most `max_leaf` triangles. Throws ef::ValueError / RuntimeError on impossible input.
 Bvh build_bvh(const float* vertices, int64_t V, const int32_t* faces, int64_t F, int max_leaf = 4);
+
+// Adds the 4-wide tree and its leaf-cluster filter data (Bvh::wide, blocks, block_slot) used by
+// the closest-point search; the binary tree alone serves rays and winding numbers. Deterministic.
+void build_wide(Bvh* bvh);
 
 // Per-vertex unit normals: area-weighted (sum of face cross products, as PyTorch3D) or
 // angle-weighted (Thuermer and Wuethrich 1998; unit face normals weighted by the corner angle).

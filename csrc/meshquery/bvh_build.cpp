@@ -233,22 +233,22 @@ void fill_block_lane(const float* t, LeafBlock* blk, int k) {
   const double n2 = dot(n, n);
   const double l2[3] = {dot(E[0], E[0]), dot(E[1], E[1]), dot(E[2], E[2])};
   if (!(n2 > 1e-4 * l2[0] * l2[2] && n2 > 1e-4 * l2[0] * l2[1] && n2 > 1e-4 * l2[1] * l2[2])) return;
-  double pl[7][4];
-  const double nl = std::sqrt(n2);
-  for (int i = 0; i < 3; ++i) pl[0][i] = n[i] / nl;
+  // |ab x n| = |ab| |n|: the edge perpendiculars need no square root of their own.
+  const double inl = 1.0 / std::sqrt(n2);
+  for (int i = 0; i < 3; ++i) blk->pl[0][i][k] = (float)(n[i] * inl);
+  blk->pl[0][3][k] = (float)(dot(n, P[0]) * inl);
   for (int e = 0; e < 3; ++e) {
-    double o[3];
-    cross(E[e], n, o);  // in the face plane, perpendicular to the edge, pointing away from the triangle
-    const double ol = std::sqrt(dot(o, o)), el = std::sqrt(l2[e]);
+    double m[3];
+    cross(E[e], n, m);  // in the face plane, perpendicular to the edge, pointing away from the triangle
+    const double el = std::sqrt(l2[e]), iel = 1.0 / el, im = iel * inl;
+    const double* a = P[e];  // the edge starts at vertex e
     for (int i = 0; i < 3; ++i) {
-      pl[1 + e][i] = o[i] / ol;
-      pl[4 + e][i] = E[e][i] / el;
+      blk->pl[1 + e][i][k] = (float)(m[i] * im);
+      blk->pl[4 + e][i][k] = (float)(E[e][i] * iel);
     }
+    blk->pl[1 + e][3][k] = (float)(dot(m, a) * im);
+    blk->pl[4 + e][3][k] = (float)(dot(E[e], a) * iel);
     blk->len[e][k] = (float)el;
-  }
-  for (int q = 0; q < 7; ++q) {
-    pl[q][3] = dot(pl[q], P[q == 0 ? 0 : (q - 1) % 3]);  // the edge planes pass through the edge's first vertex
-    for (int j = 0; j < 4; ++j) blk->pl[q][j][k] = (float)pl[q][j];
   }
 }
 
@@ -256,7 +256,10 @@ void fill_block_lane(const float* t, LeafBlock* blk, int k) {
 // emitted depth-first; a node's internal children get consecutive indices when it is emitted.
 // Deterministic: the child to open is the internal one of largest box half-area, ties to the
 // first lane.
-void collapse_wide(Bvh* bvh) {
+}  // namespace
+
+void build_wide(Bvh* bvh) {
+  const auto t0 = std::chrono::steady_clock::now();
   const std::vector<Node>& nodes = bvh->nodes;
   const size_t N = nodes.size();
   // Triangles under each binary node and the first slot of its range (children follow parents).
@@ -280,13 +283,11 @@ void collapse_wide(Bvh* bvh) {
   w.reserve(N / 4 + 1);
   bvh->blocks.clear();
   bvh->block_slot.clear();
+  std::vector<int32_t> block_n;  // triangles per cluster; the filter data is filled afterwards
   auto add_block = [&](int32_t s0, int32_t n) {
-    LeafBlock blk;
-    std::memset(&blk, 0, sizeof(blk));
-    for (int k = 0; k < n; ++k) fill_block_lane(&bvh->tri[(size_t)(s0 + k) * kTriStride], &blk, k);
-    bvh->blocks.push_back(blk);
     bvh->block_slot.push_back(s0);
-    return (int32_t)bvh->blocks.size() - 1;
+    block_n.push_back(n);
+    return (int32_t)bvh->block_slot.size() - 1;
   };
   // A lane item: a binary node (part >= 0: a cluster of a split big leaf, triangles
   // [a + kWide * part, ...)).
@@ -371,9 +372,22 @@ void collapse_wide(Bvh* bvh) {
     for (int k = nl - 1; k >= 0; --k)
       if (wn.cnt[k] == 0) stack.push_back({lane[k], wn.ref[k]});
   }
+  // Filter data, one cluster per task (independent, so the result does not depend on threads).
+  bvh->blocks.assign(block_n.size(), LeafBlock());
+  struct FillOp {
+    LeafBlock* blocks;
+    const int32_t *slot, *n;
+    const float* tri;
+    void operator()(int64_t b) const {
+      LeafBlock& blk = blocks[b];
+      std::memset(&blk, 0, sizeof(blk));
+      for (int k = 0; k < n[b]; ++k) fill_block_lane(tri + (size_t)(slot[b] + k) * kTriStride, &blk, k);
+    }
+  };
+  cpu::for_each((int64_t)block_n.size(), FillOp{bvh->blocks.data(), bvh->block_slot.data(), block_n.data(), bvh->tri.data()});
+  bvh->stats.wide_nodes = (int64_t)w.size();
+  bvh->stats.wide_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-
-}  // namespace
 
 Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int max_leaf) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -493,14 +507,12 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
     const bool ok = n2 > 1e-12 * abab * acac && t[9] > 0.0f && t[11] > 0.0f && std::isfinite(t[9]) && std::isfinite(t[11]);
     if (!ok) t[9] = -1.0f;
   }
-  collapse_wide(&bvh);
   {
     float mx = 0.0f;
     for (int64_t i = 0; i < V * 3; ++i) mx = std::max(mx, std::fabs(V_[i]));
     bvh.coord_bound = mx;
   }
   bvh.stats.depth = max_depth;
-  bvh.stats.wide_nodes = (int64_t)bvh.wide.size();
   bvh.stats.nodes = (int64_t)bvh.nodes.size();
   bvh.stats.leaves = res.second;
   bvh.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

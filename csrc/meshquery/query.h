@@ -118,9 +118,10 @@ class Mesh {
   double normals_seconds() const { return normals_seconds_; }
 
  private:
+  void ensure_wide();
   void ensure_sign();
   void ensure_winding();
-  MeshView view(Device dev, bool need_sign, bool need_winding);
+  MeshView view(Device dev, bool need_sign, bool need_winding, bool need_wide = false);
 
   int64_t V_, F_;
   std::vector<float> vertices_;
@@ -129,13 +130,13 @@ class Mesh {
   std::vector<float> vnormals_;
   double normals_seconds_ = 0.0;
   std::mutex mu_;
-  bool has_sign_ = false, has_winding_ = false;
+  bool has_sign_ = false, has_winding_ = false, has_wide_ = false;
   SignData sign_;
   std::vector<WindingNode> wnodes_;
   struct DeviceCopy {
     std::shared_ptr<void> storage;
     MeshView view;
-    bool sign = false, winding = false;
+    bool sign = false, winding = false, wide = false;
   };
   std::map<int, DeviceCopy> cuda_;
 };
