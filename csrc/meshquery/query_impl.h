@@ -45,6 +45,14 @@ constexpr float kInf = INFINITY;
 
 EF_INLINE float qnan() { return NAN; }
 
+EF_INLINE void prefetch(const void* p) {
+#if !EF_BACKEND_IS_CUDA && (defined(__GNUC__) || defined(__clang__))
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
 EF_INLINE float box_dist2(const Node& n, V3 p) {
   const float dx = max2(max2(n.lo[0] - p.x, p.x - n.hi[0]), 0.0f);
   const float dy = max2(max2(n.lo[1] - p.y, p.y - n.hi[1]), 0.0f);
@@ -353,6 +361,12 @@ struct ClosestOp {
     int32_t prev = -1;  // slot of the previous query's closest face
     for (int64_t k = lo; k < hi; ++k) {
       const int64_t i = order ? (int64_t)order[k] : k;
+      if (order && k + 8 < hi) {
+        // In the spatial order the queries' rows are scattered over the arrays: ask for the
+        // point of a query a few steps ahead (a no-op on the GPU), so its cache miss overlaps
+        // this query's work.
+        prefetch(q.points + (int64_t)order[k + 8] * 3);
+      }
       const V3 p = load3(q.points + i * 3);
       float hint2 = bound2;
       if (prev >= 0 && !q.any_hit) {
