@@ -84,7 +84,7 @@ EF_INLINE V3 tri_point(const float* t, const TriPoint& tp) {
 constexpr uint32_t kNoLane = 0x7fffffffu;  // above every finite or infinite distance's bits
 
 EF_INLINE uint32_t float_bits(float f) {
-#if EF_BACKEND_IS_CUDA
+#if defined(__CUDA_ARCH__)
   return __float_as_uint(f);
 #else
   uint32_t u;
@@ -94,7 +94,7 @@ EF_INLINE uint32_t float_bits(float f) {
 }
 
 EF_INLINE float bits_float(uint32_t u) {
-#if EF_BACKEND_IS_CUDA
+#if defined(__CUDA_ARCH__)
   return __uint_as_float(u);
 #else
   float f;
@@ -184,11 +184,15 @@ EF_INLINE int block_candidates(const LeafBlock& b, V3 p, float T, int n, float* 
 #endif
 }
 
-EF_INLINE int lowest_bit(int mask) {
-#if EF_BACKEND_IS_CUDA
+EF_INLINE int lowest_bit(int mask) {  // mask != 0
+#if defined(__CUDA_ARCH__)
   return __ffs(mask) - 1;
-#else
+#elif defined(__GNUC__) || defined(__clang__)
   return __builtin_ctz((unsigned)mask);
+#else
+  int k = 0;
+  while (!((mask >> k) & 1)) ++k;
+  return k;
 #endif
 }
 
