@@ -72,6 +72,8 @@ void bind_meshquery(py::module_& m) {
              d["depth"] = s.depth;
              d["nodes"] = s.nodes;
              d["leaves"] = s.leaves;
+             d["wide_nodes"] = s.wide_nodes;  // 0 until the first point query builds the 4-wide tree
+             d["wide_build_seconds"] = s.wide_seconds;
              d["build_seconds"] = s.seconds;
              d["normals_seconds"] = self.normals_seconds();
              return d;

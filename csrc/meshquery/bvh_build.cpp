@@ -211,7 +211,183 @@ struct Builder {
   }
 };
 
+// Filter data of the triangle in slot data t (see LeafBlock) into lane k of block b, in double.
+// Triangles with a corner angle near 0 (sin^2 below 1e-4 at some corner) keep zero data: for
+// them the exact test's own rounding can exceed the filter's allowance, so they are always tested.
+void fill_block_lane(const float* t, LeafBlock* blk, int k) {
+  if (t[9] < 0.0f) return;  // degenerate
+  double P[3][3], E[3][3];
+  for (int j = 0; j < 3; ++j)
+    for (int i = 0; i < 3; ++i) P[j][i] = t[3 * j + i];
+  for (int e = 0; e < 3; ++e)
+    for (int i = 0; i < 3; ++i) E[e][i] = P[(e + 1) % 3][i] - P[e][i];  // ab, bc, ca
+  auto cross = [](const double* u, const double* v, double* o) {
+    o[0] = u[1] * v[2] - u[2] * v[1];
+    o[1] = u[2] * v[0] - u[0] * v[2];
+    o[2] = u[0] * v[1] - u[1] * v[0];
+  };
+  auto dot = [](const double* u, const double* v) { return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]; };
+  double n[3];
+  const double ac[3] = {-E[2][0], -E[2][1], -E[2][2]};
+  cross(E[0], ac, n);  // ab x ac
+  const double n2 = dot(n, n);
+  const double l2[3] = {dot(E[0], E[0]), dot(E[1], E[1]), dot(E[2], E[2])};
+  if (!(n2 > 1e-4 * l2[0] * l2[2] && n2 > 1e-4 * l2[0] * l2[1] && n2 > 1e-4 * l2[1] * l2[2])) return;
+  // |ab x n| = |ab| |n|: the edge perpendiculars need no square root of their own.
+  const double inl = 1.0 / std::sqrt(n2);
+  for (int i = 0; i < 3; ++i) blk->pl[0][i][k] = (float)(n[i] * inl);
+  blk->pl[0][3][k] = (float)(dot(n, P[0]) * inl);
+  for (int e = 0; e < 3; ++e) {
+    double m[3];
+    cross(E[e], n, m);  // in the face plane, perpendicular to the edge, pointing away from the triangle
+    const double el = std::sqrt(l2[e]), iel = 1.0 / el, im = iel * inl;
+    const double* a = P[e];  // the edge starts at vertex e
+    for (int i = 0; i < 3; ++i) {
+      blk->pl[1 + e][i][k] = (float)(m[i] * im);
+      blk->pl[4 + e][i][k] = (float)(E[e][i] * iel);
+    }
+    blk->pl[1 + e][3][k] = (float)(dot(m, a) * im);
+    blk->pl[4 + e][3][k] = (float)(dot(E[e], a) * iel);
+    blk->len[e][k] = (float)el;
+  }
+}
+
+// The 4-wide form of the packed binary tree (see WideNode) and its leaf clusters. Nodes are
+// emitted depth-first; a node's internal children get consecutive indices when it is emitted.
+// Deterministic: the child to open is the internal one of largest box half-area, ties to the
+// first lane.
 }  // namespace
+
+void build_wide(Bvh* bvh) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<Node>& nodes = bvh->nodes;
+  const size_t N = nodes.size();
+  // Triangles under each binary node and the first slot of its range (children follow parents).
+  std::vector<int32_t> count(N), first(N);
+  for (size_t i = N; i-- > 0;) {
+    const Node& nd = nodes[i];
+    if (nd.n > 0) {
+      count[i] = nd.n;
+      first[i] = nd.a;
+    } else {
+      count[i] = count[(size_t)nd.a] + count[(size_t)nd.a + 1];
+      first[i] = std::min(first[(size_t)nd.a], first[(size_t)nd.a + 1]);
+    }
+  }
+  auto half_area = [](const Node& n) {
+    const double dx = (double)n.hi[0] - n.lo[0], dy = (double)n.hi[1] - n.lo[1], dz = (double)n.hi[2] - n.lo[2];
+    return dx * dy + dy * dz + dz * dx;
+  };
+  std::vector<WideNode>& w = bvh->wide;
+  w.clear();
+  w.reserve(N / 4 + 1);
+  bvh->blocks.clear();
+  bvh->block_slot.clear();
+  std::vector<int32_t> block_n;  // triangles per cluster; the filter data is filled afterwards
+  auto add_block = [&](int32_t s0, int32_t n) {
+    bvh->block_slot.push_back(s0);
+    block_n.push_back(n);
+    return (int32_t)bvh->block_slot.size() - 1;
+  };
+  // A lane item: a binary node (part >= 0: a cluster of a split big leaf, triangles
+  // [a + kWide * part, ...)).
+  struct Item {
+    int32_t b, part;
+  };
+  w.emplace_back();
+  std::vector<std::pair<Item, int32_t>> stack;  // (item, its wide index)
+  stack.push_back({Item{0, -1}, 0});
+  while (!stack.empty()) {
+    const auto [it, wi] = stack.back();
+    stack.pop_back();
+    Item lane[kWide];
+    int nl = 0;
+    const Node& bn = nodes[(size_t)it.b];
+    if (count[(size_t)it.b] <= kWide) {
+      lane[nl++] = it;  // a small root: one cluster
+    } else if (bn.n > 0) {
+      for (int32_t q = 0; q * kWide < bn.n; ++q) lane[nl++] = Item{it.b, q};  // a big leaf: its clusters
+    } else {
+      lane[nl++] = Item{bn.a, -1};
+      lane[nl++] = Item{bn.a + 1, -1};
+      while (nl < kWide) {
+        int open = -1;
+        double best = -1.0;
+        for (int k = 0; k < nl; ++k) {
+          const Node& c = nodes[(size_t)lane[k].b];
+          if (c.n == 0 && count[(size_t)lane[k].b] > kWide && half_area(c) > best) {
+            best = half_area(c);
+            open = k;
+          }
+        }
+        if (open < 0) break;
+        const int32_t fc = nodes[(size_t)lane[open].b].a;
+        for (int k = nl; k > open + 1; --k) lane[k] = lane[k - 1];
+        lane[open] = Item{fc, -1};
+        lane[open + 1] = Item{fc + 1, -1};
+        ++nl;
+      }
+    }
+    WideNode wn;
+    for (int k = 0; k < kWide; ++k) {
+      for (int j = 0; j < 3; ++j) {
+        wn.lo[j][k] = 0.0f;
+        wn.hi[j][k] = 0.0f;
+      }
+      wn.ref[k] = 0;
+      wn.cnt[k] = -1;
+      if (k >= nl) continue;
+      const Node& c = nodes[(size_t)lane[k].b];
+      if (lane[k].part >= 0) {
+        // A cluster of a big leaf: its own box, from its triangles.
+        const int32_t s0 = c.a + kWide * lane[k].part, n = std::min<int32_t>(kWide, c.a + c.n - s0);
+        for (int j = 0; j < 3; ++j) {
+          float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+          for (int32_t s = s0; s < s0 + n; ++s)
+            for (int v = 0; v < 3; ++v) {
+              lo = std::min(lo, bvh->tri[(size_t)s * kTriStride + 3 * v + j]);
+              hi = std::max(hi, bvh->tri[(size_t)s * kTriStride + 3 * v + j]);
+            }
+          wn.lo[j][k] = lo;
+          wn.hi[j][k] = hi;
+        }
+        wn.ref[k] = add_block(s0, n);
+        wn.cnt[k] = n;
+        continue;
+      }
+      for (int j = 0; j < 3; ++j) {
+        wn.lo[j][k] = c.lo[j];
+        wn.hi[j][k] = c.hi[j];
+      }
+      if (count[(size_t)lane[k].b] <= kWide) {
+        wn.ref[k] = add_block(first[(size_t)lane[k].b], count[(size_t)lane[k].b]);
+        wn.cnt[k] = count[(size_t)lane[k].b];
+      } else {
+        wn.ref[k] = (int32_t)w.size();
+        wn.cnt[k] = 0;
+        w.emplace_back();
+      }
+    }
+    w[(size_t)wi] = wn;
+    for (int k = nl - 1; k >= 0; --k)
+      if (wn.cnt[k] == 0) stack.push_back({lane[k], wn.ref[k]});
+  }
+  // Filter data, one cluster per task (independent, so the result does not depend on threads).
+  bvh->blocks.assign(block_n.size(), LeafBlock());
+  struct FillOp {
+    LeafBlock* blocks;
+    const int32_t *slot, *n;
+    const float* tri;
+    void operator()(int64_t b) const {
+      LeafBlock& blk = blocks[b];
+      std::memset(&blk, 0, sizeof(blk));
+      for (int k = 0; k < n[b]; ++k) fill_block_lane(tri + (size_t)(slot[b] + k) * kTriStride, &blk, k);
+    }
+  };
+  cpu::for_each((int64_t)block_n.size(), FillOp{bvh->blocks.data(), bvh->block_slot.data(), block_n.data(), bvh->tri.data()});
+  bvh->stats.wide_nodes = (int64_t)w.size();
+  bvh->stats.wide_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int max_leaf) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -330,6 +506,11 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
     // underflow or overflow float also takes the (always safe) segment path.
     const bool ok = n2 > 1e-12 * abab * acac && t[9] > 0.0f && t[11] > 0.0f && std::isfinite(t[9]) && std::isfinite(t[11]);
     if (!ok) t[9] = -1.0f;
+  }
+  {
+    float mx = 0.0f;
+    for (int64_t i = 0; i < V * 3; ++i) mx = std::max(mx, std::fabs(V_[i]));
+    bvh.coord_bound = mx;
   }
   bvh.stats.depth = max_depth;
   bvh.stats.nodes = (int64_t)bvh.nodes.size();

@@ -33,6 +33,15 @@ void Mesh::ensure_sign() {
   has_sign_ = true;
 }
 
+// The closest-point search's 4-wide tree, on the first point query (rays and rendering use the
+// binary tree only).
+void Mesh::ensure_wide() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (has_wide_) return;
+  build_wide(&bvh_);
+  has_wide_ = true;
+}
+
 void Mesh::ensure_winding() {
   std::lock_guard<std::mutex> lock(mu_);
   if (has_winding_) return;
@@ -45,7 +54,8 @@ SignInfo Mesh::sign_info() {
   return SignInfo{sign_.closed, sign_.boundary_edges, sign_.nonmanifold_edges};
 }
 
-MeshView Mesh::view(Device dev, bool need_sign, bool need_winding) {
+MeshView Mesh::view(Device dev, bool need_sign, bool need_winding, bool need_wide) {
+  if (need_wide) ensure_wide();
   if (need_sign) ensure_sign();
   if (need_winding) ensure_winding();
   std::lock_guard<std::mutex> lock(mu_);
@@ -61,17 +71,25 @@ MeshView Mesh::view(Device dev, bool need_sign, bool need_winding) {
   }
   if (has_winding_) h.wnodes = wnodes_.data();
   h.n_nodes = (int64_t)bvh_.nodes.size();
+  h.wide = bvh_.wide.data();
+  h.n_wide = (int64_t)bvh_.wide.size();
+  h.blocks = bvh_.blocks.data();
+  h.block_slot = bvh_.block_slot.data();
+  h.n_blocks = (int64_t)bvh_.blocks.size();
+  h.coord_bound = bvh_.coord_bound;
   h.F = F_;
   h.V = V_;
   if (!dev.is_cuda()) return h;
 #if EF_WITH_CUDA
   cuda_set_device(dev.index);
   auto it = cuda_.find(dev.index);
-  if (it == cuda_.end() || (need_sign && !it->second.sign) || (need_winding && !it->second.winding)) {
+  if (it == cuda_.end() || (need_sign && !it->second.sign) || (need_winding && !it->second.winding) ||
+      (need_wide && !it->second.wide)) {
     DeviceCopy c;
     c.storage = cuda::mq_upload(h, &c.view);
     c.sign = has_sign_;
     c.winding = has_winding_;
+    c.wide = has_wide_;
     cuda_[dev.index] = c;
     return c.view;
   }
@@ -91,7 +109,7 @@ void Mesh::closest(Device dev, const PointQuery& q) {
   const bool need_winding = q.out_winding || (q.out_sdf && q.sign == SignMode::Winding);
   EF_CHECK(!q.out_sdf || q.sign != SignMode::None, "signed distance needs a sign mode");
   EF_CHECK(!q.winding_only || q.out_winding, "winding_only needs out_winding");
-  const MeshView m = view(dev, need_sign, need_winding);
+  const MeshView m = view(dev, need_sign, need_winding, !q.winding_only);
   if (dev.is_cuda()) {
 #if EF_WITH_CUDA
     cuda::mq_closest(m, q);

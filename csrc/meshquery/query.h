@@ -27,7 +27,11 @@ struct MeshView {
   const float* slot_normals = nullptr;   // (F, 12) pseudo-normal data (sign queries only)
   const float* vpseudo = nullptr;        // (V, 3) angle-weighted vertex pseudo-normals
   const WindingNode* wnodes = nullptr;   // (nodes,) winding-number data
-  int64_t n_nodes = 0, F = 0, V = 0;
+  const WideNode* wide = nullptr;        // (n_wide,) 4-wide tree for the closest-point search
+  const LeafBlock* blocks = nullptr;     // (n_blocks,) its leaf clusters
+  const int32_t* block_slot = nullptr;   // (n_blocks,) first slot of each cluster
+  float coord_bound = 0.0f;              // largest |vertex coordinate|
+  int64_t n_nodes = 0, n_wide = 0, n_blocks = 0, F = 0, V = 0;
 };
 
 enum class SignMode : int { None = 0, PseudoNormal = 1, Winding = 2 };
@@ -114,9 +118,10 @@ class Mesh {
   double normals_seconds() const { return normals_seconds_; }
 
  private:
+  void ensure_wide();
   void ensure_sign();
   void ensure_winding();
-  MeshView view(Device dev, bool need_sign, bool need_winding);
+  MeshView view(Device dev, bool need_sign, bool need_winding, bool need_wide = false);
 
   int64_t V_, F_;
   std::vector<float> vertices_;
@@ -125,13 +130,13 @@ class Mesh {
   std::vector<float> vnormals_;
   double normals_seconds_ = 0.0;
   std::mutex mu_;
-  bool has_sign_ = false, has_winding_ = false;
+  bool has_sign_ = false, has_winding_ = false, has_wide_ = false;
   SignData sign_;
   std::vector<WindingNode> wnodes_;
   struct DeviceCopy {
     std::shared_ptr<void> storage;
     MeshView view;
-    bool sign = false, winding = false;
+    bool sign = false, winding = false, wide = false;
   };
   std::map<int, DeviceCopy> cuda_;
 };

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,10 @@
 #include "../core/parallel.h"
 #include "query.h"
 #include "triangle.h"
+
+#if !EF_BACKEND_IS_CUDA && defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace ef {
 namespace EF_BACKEND {
@@ -31,11 +36,22 @@ using ::ef::meshquery::PointQuery;
 using ::ef::meshquery::RayQuery;
 using ::ef::meshquery::RenderView;
 using ::ef::meshquery::SignMode;
+using ::ef::meshquery::WideNode;
+using ::ef::meshquery::LeafBlock;
 using ::ef::meshquery::WindingNode;
+using ::ef::meshquery::kWide;
 
 constexpr float kInf = INFINITY;
 
 EF_INLINE float qnan() { return NAN; }
+
+EF_INLINE void prefetch(const void* p) {
+#if !EF_BACKEND_IS_CUDA && (defined(__GNUC__) || defined(__clang__))
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
 
 EF_INLINE float box_dist2(const Node& n, V3 p) {
   const float dx = max2(max2(n.lo[0] - p.x, p.x - n.hi[0]), 0.0f);
@@ -57,72 +73,230 @@ EF_INLINE V3 tri_point(const float* t, const TriPoint& tp) {
   return a + (b - a) * tp.w1 + (c - a) * tp.w2;
 }
 
-// Nearest triangle to p among those within sqrt(bound2). With any_hit, stops at the first one.
-EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_hit) {
+// Traversal keys of the four lanes of a wide node: the bits of the squared box distance d[k]
+// (>= 0, so the bit patterns order as the floats do) with the two low bits replaced by the lane,
+// or kNoLane for a lane that is empty or outside the bound B (d < B, or d <= B while no face has
+// been found: `noslot`). Replacing the low bits rounds the distance down by at most 3 ulps, so a
+// key's distance never exceeds the true one: pruning with it is conservative, and ordering by it
+// is deterministic. Returns the mask of the lanes in the bound. On x86 CPUs SSE handles the four
+// lanes at once; _mm_max_ps(a, b) is (a > b ? a : b) like max2, so both paths give bit-identical
+// keys.
+constexpr uint32_t kNoLane = 0x7fffffffu;  // above every finite or infinite distance's bits
+
+EF_INLINE uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+#endif
+}
+
+EF_INLINE float bits_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+EF_INLINE int wide_keys(const WideNode& n, V3 p, float B, bool noslot, uint32_t* key) {
+#if !EF_BACKEND_IS_CUDA && defined(__SSE2__)
+  const __m128 z = _mm_setzero_ps();
+  const __m128 px = _mm_set1_ps(p.x), py = _mm_set1_ps(p.y), pz = _mm_set1_ps(p.z);
+  const __m128 dx = _mm_max_ps(_mm_max_ps(_mm_sub_ps(_mm_load_ps(n.lo[0]), px), _mm_sub_ps(px, _mm_load_ps(n.hi[0]))), z);
+  const __m128 dy = _mm_max_ps(_mm_max_ps(_mm_sub_ps(_mm_load_ps(n.lo[1]), py), _mm_sub_ps(py, _mm_load_ps(n.hi[1]))), z);
+  const __m128 dz = _mm_max_ps(_mm_max_ps(_mm_sub_ps(_mm_load_ps(n.lo[2]), pz), _mm_sub_ps(pz, _mm_load_ps(n.hi[2]))), z);
+  const __m128 dd = _mm_add_ps(_mm_add_ps(_mm_mul_ps(dx, dx), _mm_mul_ps(dy, dy)), _mm_mul_ps(dz, dz));
+  const __m128 bb = _mm_set1_ps(B);
+  __m128 in = _mm_cmplt_ps(dd, bb);
+  if (noslot) in = _mm_or_ps(in, _mm_cmple_ps(dd, bb));
+  const __m128i used = _mm_cmpgt_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(n.cnt)), _mm_set1_epi32(-1));
+  const __m128i ok = _mm_and_si128(_mm_castps_si128(in), used);
+  const __m128i k = _mm_or_si128(_mm_and_si128(_mm_castps_si128(dd), _mm_set1_epi32(~3)), _mm_set_epi32(3, 2, 1, 0));
+  const __m128i r = _mm_or_si128(_mm_and_si128(ok, k), _mm_andnot_si128(ok, _mm_set1_epi32((int)kNoLane)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(key), r);
+  return _mm_movemask_ps(_mm_castsi128_ps(ok));
+#else
+  int mask = 0;
+  for (int k = 0; k < kWide; ++k) {
+    const float dx = max2(max2(n.lo[0][k] - p.x, p.x - n.hi[0][k]), 0.0f);
+    const float dy = max2(max2(n.lo[1][k] - p.y, p.y - n.hi[1][k]), 0.0f);
+    const float dz = max2(max2(n.lo[2][k] - p.z, p.z - n.hi[2][k]), 0.0f);
+    const float d = dx * dx + dy * dy + dz * dz;
+    const bool in = d < B || (noslot && d <= B);
+    const bool ok = n.cnt[k] >= 0 && in;
+    key[k] = ok ? ((float_bits(d) & ~3u) | (uint32_t)k) : kNoLane;
+    mask |= ok ? (1 << k) : 0;
+  }
+  return mask;
+#endif
+}
+
+// Compare-exchange without a branch (a min and a max).
+EF_INLINE void sort_exchange(uint32_t& a, uint32_t& b) {
+  const uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
+  a = lo;
+  b = hi;
+}
+
+// Filter distances d[k] (see LeafBlock) of the triangles of leaf cluster `b` to p, and the mask
+// of the lanes (< n) whose value is not above T (NaN values count as candidates).
+EF_INLINE int block_candidates(const LeafBlock& b, V3 p, float T, int n, float* dist) {
+#if !EF_BACKEND_IS_CUDA && defined(__SSE2__)
+  const __m128 px = _mm_set1_ps(p.x), py = _mm_set1_ps(p.y), pz = _mm_set1_ps(p.z), z = _mm_setzero_ps();
+  __m128 v[7];
+  for (int q = 0; q < 7; ++q)
+    v[q] = _mm_sub_ps(_mm_add_ps(_mm_add_ps(_mm_mul_ps(_mm_load_ps(b.pl[q][0]), px), _mm_mul_ps(_mm_load_ps(b.pl[q][1]), py)),
+                                 _mm_mul_ps(_mm_load_ps(b.pl[q][2]), pz)),
+                      _mm_load_ps(b.pl[q][3]));
+  __m128 seg[3];
+  for (int e = 0; e < 3; ++e) {
+    const __m128 t = v[4 + e];
+    const __m128 x = _mm_add_ps(_mm_min_ps(t, z), _mm_max_ps(_mm_sub_ps(t, _mm_load_ps(b.len[e])), z));
+    seg[e] = _mm_add_ps(_mm_mul_ps(v[1 + e], v[1 + e]), _mm_mul_ps(x, x));
+  }
+  const __m128 out = _mm_cmpgt_ps(_mm_max_ps(_mm_max_ps(v[1], v[2]), v[3]), z);
+  const __m128 dp = _mm_and_ps(out, _mm_min_ps(_mm_min_ps(seg[0], seg[1]), seg[2]));
+  const __m128 d = _mm_add_ps(_mm_mul_ps(v[0], v[0]), dp);
+  _mm_storeu_ps(dist, d);
+  return _mm_movemask_ps(_mm_cmpnlt_ps(_mm_set1_ps(T), d)) & ((1 << n) - 1);
+#else
+  int mask = 0;
+  for (int k = 0; k < n; ++k) {
+    float v[7];
+    for (int q = 0; q < 7; ++q) v[q] = b.pl[q][0][k] * p.x + b.pl[q][1][k] * p.y + b.pl[q][2][k] * p.z - b.pl[q][3][k];
+    float seg = INFINITY;
+    for (int e = 0; e < 3; ++e) {
+      const float t = v[4 + e];
+      const float x = min2(t, 0.0f) + max2(t - b.len[e][k], 0.0f);
+      seg = min2(seg, v[1 + e] * v[1 + e] + x * x);
+    }
+    const bool out = max2(max2(v[1], v[2]), v[3]) > 0.0f;
+    const float d = v[0] * v[0] + (out ? seg : 0.0f);
+    dist[k] = d;
+    mask |= (d > T) ? 0 : (1 << k);
+  }
+  return mask;
+#endif
+}
+
+EF_INLINE int lowest_bit(int mask) {  // mask != 0
+#if defined(__CUDA_ARCH__)
+  return __ffs(mask) - 1;
+#elif defined(__GNUC__) || defined(__clang__)
+  return __builtin_ctz((unsigned)mask);
+#else
+  int k = 0;
+  while (!((mask >> k) & 1)) ++k;
+  return k;
+#endif
+}
+
+// Search state of one query: the best face so far and the filter threshold derived from it.
+struct SearchState {
   Closest best;
+  float T;      // squared distance a triangle's lower bound must not exceed to be tested exactly
+  float slack;  // absolute rounding allowance of the bound and of the exact distance
+  EF_INLINE void set_threshold() {
+    const float r = sqrtf(best.d2) * (1.0f + 1.0f / 1048576.0f) + slack;
+    T = r * r;
+  }
+};
+
+// Tests the triangles of leaf cluster `blk` (n of them) against the best so far: those whose
+// filter distance does not exceed the threshold get the exact test, in slot order; true when
+// any_hit is set and one was found within the bound (the search can stop). The threshold
+// exceeds the best distance by more than the rounding error of the filter plus that of the exact
+// distance, so every triangle whose exact distance beats the best is tested: the result is the
+// one of testing all of them.
+EF_INLINE bool test_leaf(const MeshView& m, V3 p, int32_t blk, int32_t n, bool any_hit, SearchState& ss) {
+  float fd[kWide];
+  int mask = block_candidates(m.blocks[blk], p, ss.T, n, fd);
+  if (mask == 0) return false;
+  const int32_t s0 = m.block_slot[blk];
+  Closest& best = ss.best;
+  do {
+    const int32_t s = s0 + lowest_bit(mask);
+    mask &= mask - 1;
+    const float* t = m.tri + (int64_t)s * kTriStride;
+    const TriPoint tp = closest_on_slot(p, t);
+    const V3 d = p - tri_point(t, tp);
+    const float d2 = dot(d, d);
+    if (d2 < best.d2 || (best.slot < 0 && d2 <= best.d2)) {
+      best.d2 = d2;
+      best.slot = s;
+      best.tp = tp;
+      if (any_hit) return true;
+      ss.set_threshold();
+    }
+  } while (mask);
+  return false;
+}
+
+// Nearest triangle to p among those within sqrt(bound2). With any_hit, stops at the first one.
+// Depth-first over the 4-wide tree: a node's children within the bound are visited nearest box
+// first (a five-exchange sorting network on the lane keys, ties by lane), the others wait on the
+// stack (at most 3 per level) and are dropped when popped if the best distance has shrunk below
+// their box distance. A stack entry is (wide node << 32) | lane key: 8 bytes, and the child's
+// reference is read back from the node (still in cache) when it is popped.
+EF_INLINE Closest find_closest(const MeshView& m, V3 p, float bound2, bool any_hit) {
+  SearchState ss;
+  Closest& best = ss.best;
   best.d2 = bound2;
   best.slot = -1;
   best.tp = TriPoint{0.0f, 0.0f, 0.0f, 0};
-  int32_t st_node[kMaxDepth];
-  float st_d[kMaxDepth];
-  int sp = 0;
-  int32_t node = 0;
   {
     const float d = box_dist2(m.nodes[0], p);
     if (!(d <= best.d2)) return best;  // also rejects NaN points
   }
+  // Rounding allowance: the bound and the exact distance are each within a few dozen ulps of the
+  // coordinates' magnitude of the true values; 2^-14 of it is far above both.
+  ss.slack = (max2(max2(fabsf(p.x), fabsf(p.y)), fabsf(p.z)) + m.coord_bound) * (1.0f / 16384.0f);
+  ss.set_threshold();
+  uint64_t st[(kWide - 1) * kMaxDepth + kWide];  // + scratch slots, see below
+  int sp = 0;
+  int32_t node = 0;  // wide node to open next; -1: pop the stack
   for (;;) {
-    const Node& nd = m.nodes[node];
-    if (nd.n > 0) {
-      for (int32_t s = nd.a; s < nd.a + nd.n; ++s) {
-        const float* t = m.tri + (int64_t)s * kTriStride;
-        const TriPoint tp = closest_on_slot(p, t);
-        const V3 d = p - tri_point(t, tp);
-        const float d2 = dot(d, d);
-        if (d2 < best.d2 || (best.slot < 0 && d2 <= best.d2)) {
-          best.d2 = d2;
-          best.slot = s;
-          best.tp = tp;
-          if (any_hit) return best;
+    if (node >= 0) {
+      const WideNode& nd = m.wide[node];
+      uint32_t key[kWide];
+      const int in = wide_keys(nd, p, best.d2, best.slot < 0, key);
+      sort_exchange(key[0], key[1]);
+      sort_exchange(key[2], key[3]);
+      sort_exchange(key[0], key[2]);
+      sort_exchange(key[1], key[3]);
+      sort_exchange(key[1], key[2]);
+      const int c = (int)((0x4332322132212110ull >> (4 * in)) & 15u);  // lanes in the bound
+      if (c > 0) {
+        // Children 1..c-1 onto the stack, farthest deepest; the slots past them are scratch.
+        const uint64_t hi = (uint64_t)(uint32_t)node << 32;
+        for (int j = 0; j < kWide - 1; ++j) st[sp + j] = hi | key[(c - 1 - j) & (kWide - 1)];
+        sp += c - 1;
+        const int l = (int)(key[0] & 3u);
+        if (nd.cnt[l] == 0) {
+          node = nd.ref[l];
+          continue;
         }
+        if (test_leaf(m, p, nd.ref[l], nd.cnt[l], any_hit, ss)) return best;
       }
-    } else {
-      int32_t c0 = nd.a, c1 = nd.a + 1;
-      float d0 = box_dist2(m.nodes[c0], p), d1 = box_dist2(m.nodes[c1], p);
-      if (d1 < d0) {
-        const int32_t tc = c0;
-        c0 = c1;
-        c1 = tc;
-        const float td = d0;
-        d0 = d1;
-        d1 = td;
-      }
-      const bool ok0 = d0 < best.d2 || (best.slot < 0 && d0 <= best.d2);
-      const bool ok1 = d1 < best.d2 || (best.slot < 0 && d1 <= best.d2);
-      if (ok0) {
-        if (ok1) {
-          st_node[sp] = c1;
-          st_d[sp] = d1;
-          ++sp;
-        }
-        node = c0;
-        continue;
-      }
-      if (ok1) {
-        node = c1;
-        continue;
+      node = -1;
+    }
+    if (sp == 0) return best;
+    const uint64_t e = st[--sp];
+    const float d = bits_float((uint32_t)e & ~3u);
+    if (d < best.d2 || (best.slot < 0 && d <= best.d2)) {
+      const WideNode& nd = m.wide[(int32_t)(e >> 32)];
+      const int l = (int)(e & 3u);
+      if (nd.cnt[l] == 0) {
+        node = nd.ref[l];
+      } else if (test_leaf(m, p, nd.ref[l], nd.cnt[l], any_hit, ss)) {
+        return best;
       }
     }
-    bool found = false;
-    while (sp > 0) {
-      --sp;
-      if (st_d[sp] < best.d2 || (best.slot < 0 && st_d[sp] <= best.d2)) {
-        node = st_node[sp];
-        found = true;
-        break;
-      }
-    }
-    if (!found) return best;
   }
 }
 
@@ -191,6 +365,12 @@ struct ClosestOp {
     int32_t prev = -1;  // slot of the previous query's closest face
     for (int64_t k = lo; k < hi; ++k) {
       const int64_t i = order ? (int64_t)order[k] : k;
+      if (order && k + 8 < hi) {
+        // In the spatial order the queries' rows are scattered over the arrays: ask for the
+        // point of a query a few steps ahead (a no-op on the GPU), so its cache miss overlaps
+        // this query's work.
+        prefetch(q.points + (int64_t)order[k + 8] * 3);
+      }
       const V3 p = load3(q.points + i * 3);
       float hint2 = bound2;
       if (prev >= 0 && !q.any_hit) {
@@ -569,6 +749,9 @@ struct MeshStorage {
   Buffer<float> tri, vnormals, slot_normals, vpseudo;
   Buffer<int32_t> slot_face, faces;
   Buffer<WindingNode> wnodes;
+  Buffer<WideNode> wide;
+  Buffer<LeafBlock> blocks;
+  Buffer<int32_t> block_slot;
 };
 
 inline std::shared_ptr<void> upload_impl(const MeshView& h, MeshView* d) {
@@ -576,6 +759,12 @@ inline std::shared_ptr<void> upload_impl(const MeshView& h, MeshView* d) {
   *d = h;
   s->nodes.upload(h.nodes, h.n_nodes);
   d->nodes = s->nodes.data();
+  s->wide.upload(h.wide, h.n_wide);
+  d->wide = s->wide.data();
+  s->blocks.upload(h.blocks, h.n_blocks);
+  d->blocks = s->blocks.data();
+  s->block_slot.upload(h.block_slot, h.n_blocks);
+  d->block_slot = s->block_slot.data();
   s->tri.upload(h.tri, h.F * kTriStride);
   d->tri = s->tri.data();
   s->slot_face.upload(h.slot_face, h.F);
