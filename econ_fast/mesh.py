@@ -35,6 +35,19 @@ def to_numpy(x, name: str = "array") -> np.ndarray:
         raise TypeError(f"{name} must be an array, got {type(x).__name__}") from e
 
 
+def unique_ints(x) -> np.ndarray:
+    """Sorted unique values of an integer array, by sorting. numpy 2.x's ``np.unique`` without
+    ``return_inverse`` takes a hash-based path that measured 1.37 s on 1.2M int64 values here
+    (a sort takes 13 ms)."""
+    s = np.sort(np.asarray(x).ravel())
+    if s.size == 0:
+        return s
+    keep = np.empty(s.size, bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 @dataclass(eq=False)
 class Mesh:
     """Triangle mesh.
@@ -298,7 +311,8 @@ class Mesh:
         b = f[:, [1, 2, 0]].ravel()
         V = max(self.n_vertices, 1)
         directed = a * V + b
-        if len(np.unique(directed)) != len(directed):
+        d = np.sort(directed)
+        if np.any(d[1:] == d[:-1]):
             return False
         return self.is_manifold()
 
@@ -307,7 +321,7 @@ class Mesh:
         if self.n_faces == 0:
             return 0
         e, _, _ = self.edges()
-        return int(len(np.unique(self.faces)) - len(e) + self.n_faces)
+        return int(len(unique_ints(self.faces)) - len(e) + self.n_faces)
 
 
 class MeshPair(NamedTuple):
@@ -349,6 +363,6 @@ def _component_vertex_counts(faces, labels, k, n_vertices):
     counts = np.bincount(lo[single], minlength=k).astype(np.int64)
     shared = ~single[v]
     if shared.any():
-        pairs = np.unique(lab[shared] * max(n_vertices, 1) + v[shared])
+        pairs = unique_ints(lab[shared] * max(n_vertices, 1) + v[shared])
         counts += np.bincount(pairs // max(n_vertices, 1), minlength=k)
     return counts

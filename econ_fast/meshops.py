@@ -107,15 +107,19 @@ def decimate(mesh: Mesh, face_count: int, *, backend: str = "auto", aggression: 
             raise ImportError("decimate(backend='fast_simplification') needs the 'fast-simplification' "
                               "package: pip install fast-simplification") from e
         pts = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
-        check = bool(keep_manifold) and mesh.is_manifold() and mesh.is_winding_consistent()
+        input_ok = None                       # checked only when a result fails (the input is large)
         for agg in [float(aggression)] + [a for a in (3.0, 1.0) if a < float(aggression)]:
             with _FS_LOCK:
                 v, f = fast_simplification.simplify(pts, mesh.faces, target_count=face_count,
                                                     agg=agg, preserve_border=bool(preserve_border))
-            if not check:
+            if not keep_manifold:
                 break
             trial = Mesh(np.asarray(v, dtype=np.float64), np.asarray(f, dtype=np.int64))
             if trial.is_manifold() and trial.is_winding_consistent():
+                break
+            if input_ok is None:
+                input_ok = mesh.is_manifold() and mesh.is_winding_consistent()
+            if not input_ok:
                 break
     else:
         try:

@@ -46,7 +46,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .mesh import Mesh, MeshPair
+from .mesh import Mesh, MeshPair, unique_ints
 
 __all__ = ["PipelineConfig", "PipelineResult", "reconstruct", "render_body", "subdivide", "hand_faces",
            "poisson_backend", "close_surface", "STAGES"]
@@ -79,7 +79,10 @@ class PipelineConfig:
     ``point_weight`` (2.0), ``samples_per_node`` (1.5) (Open3D's fixed internal values, which
     ECON inherits).
 
-    Cleaning [4.4]: ``keep_largest`` (True), ``decimate`` (True), ``face_count`` (50,000).
+    Cleaning [4.4]: ``keep_largest`` (True), ``decimate`` (True), ``face_count`` (50,000),
+    ``decimate_aggression`` (7, fast-simplification's ``agg`` as ECON gets it through trimesh;
+    :func:`econ_fast.meshops.decimate` retries at 3 when a collapse pinches the manifold Poisson
+    output, which 7 does on some bodies).
     """
 
     k: float = 4.0
@@ -109,6 +112,7 @@ class PipelineConfig:
     keep_largest: bool = True
     decimate: bool = True
     face_count: int = 50000
+    decimate_aggression: float = 7.0
 
     def __post_init__(self):
         def num(name, lo=None, lo_open=False, integer=False):
@@ -134,6 +138,9 @@ class PipelineConfig:
         num("point_weight", 0)
         num("samples_per_node", 0, lo_open=True)
         num("face_count", 4, integer=True)
+        num("decimate_aggression", 0)
+        if self.decimate_aggression > 10:
+            raise ValueError(f"config.decimate_aggression must be in [0, 10], got {self.decimate_aggression}")
         for name in ("use_prior", "cut_intersection", "pixel_center", "hands", "side", "side_subdivide", "poisson",
                      "keep_largest", "decimate"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
@@ -236,39 +243,15 @@ def _poisson(points, normals, *, depth, point_weight, samples_per_node, scale):
 
 
 def _keep_largest(mesh: Mesh):
-    try:
-        from .meshops import keep_largest                # MERGE(pbench): native largest component
-    except ImportError:
-        return mesh.largest_component("edge", by="vertices"), "econ_fast.mesh"
+    from .meshops import keep_largest
     return keep_largest(mesh), "econ_fast.meshops"
 
 
-def _decimate(mesh: Mesh, face_count: int):
-    """Quadric edge-collapse decimation to about ``face_count`` faces."""
-    try:
-        from .meshops import decimate                    # MERGE(pbench): fast-simplification wrapper
-    except ImportError:
-        decimate = None
-    if decimate is not None:
-        return decimate(mesh, int(face_count)), "econ_fast.meshops"
-    try:
-        import fast_simplification as fs
-    except ImportError:
-        fs = None
-    if fs is not None:
-        target = 1.0 - float(face_count) / mesh.n_faces
-        v, f = fs.simplify(np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces, np.int32),
-                           target_reduction=target)
-        return Mesh(np.asarray(v, np.float64), np.asarray(f, np.int64)), "fast_simplification"
-    try:
-        import open3d as o3d
-    except ImportError:
-        raise RuntimeError("decimation needs fast-simplification or open3d (pip install fast-simplification); "
-                           "or switch the stage off (decimate=False)") from None
-    om = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(mesh.vertices, np.float64)),
-                                   o3d.utility.Vector3iVector(np.asarray(mesh.faces, np.int32)))
-    om = om.simplify_quadric_decimation(target_number_of_triangles=int(face_count))
-    return Mesh(np.asarray(om.vertices, np.float64), np.asarray(om.triangles, np.int64)), "open3d"
+def _decimate(mesh: Mesh, face_count: int, aggression: float):
+    """Quadric edge-collapse decimation to about ``face_count`` faces (fast-simplification, or
+    Open3D when it is missing: :func:`econ_fast.meshops.decimate`)."""
+    from .meshops import decimate
+    return decimate(mesh, int(face_count), aggression=float(aggression)), "econ_fast.meshops"
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +303,7 @@ def _clean_floats(mesh: Mesh, face_keep: np.ndarray, frac: Optional[float]) -> n
     sub = Mesh(mesh.vertices, mesh.faces[face_keep])
     k, lab = sub.connected_components("edge")
     counts = sub.component_vertex_counts(lab, k)
-    nv = len(np.unique(sub.faces))
+    nv = len(unique_ints(sub.faces))
     ok = (counts > frac * nv)[lab]
     out = face_keep.copy()
     out[np.flatnonzero(face_keep)[~ok]] = False
@@ -431,7 +414,7 @@ def close_surface(parts, config: PipelineConfig = PipelineConfig(), *, timings=N
     timings["largest component"] = time.perf_counter() - t0
     t0 = stage(7)
     if cfg.decimate and cfg.poisson and mesh.n_faces > cfg.face_count:
-        mesh, backends["decimate"] = _decimate(mesh, int(cfg.face_count))
+        mesh, backends["decimate"] = _decimate(mesh, int(cfg.face_count), cfg.decimate_aggression)
     iters["final_faces"] = mesh.n_faces
     iters["final_vertices"] = mesh.n_vertices
     timings["decimate"] = time.perf_counter() - t0

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .mesh import Mesh, to_numpy
+from .mesh import Mesh, to_numpy, unique_ints
 
 __all__ = ["shade_normals", "shade_depth", "contact_sheet", "render_mesh_preview", "text_mask"]
 
@@ -351,7 +351,7 @@ def render_mesh_preview(mesh: Mesh, size: int = 512, views=("front", "back", "si
     images = []
     if len(F) == 0:
         return [np.tile(bg.astype(np.uint8), (size, size, 1)) for _ in views]
-    used = V[np.unique(F)]
+    used = V[unique_ints(F)]
     lo, hi = used.min(0), used.max(0)
     centre = 0.5 * (lo + hi)
     extent = float(np.max(hi - lo))
