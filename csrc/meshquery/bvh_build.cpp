@@ -504,7 +504,7 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
     t[11] = (float)acac;
     // Same criterion as triangle.h's is_degenerate, in double; a triangle whose edge products
     // underflow or overflow float also takes the (always safe) segment path.
-    const bool ok = n2 > 1e-12 * abab * acac && t[9] > 0.0f && t[11] > 0.0f && std::isfinite(t[9]) && std::isfinite(t[11]);
+    const bool ok = n2 > kDegenerateSin2 * abab * acac && t[9] > 0.0f && t[11] > 0.0f && std::isfinite(t[9]) && std::isfinite(t[11]);
     if (!ok) t[9] = -1.0f;
   }
   {
@@ -538,7 +538,7 @@ inline D3 unit_face_normal(const float* V_, const int32_t* faces, int64_t f, dou
   const D3 n = dcross(ab, ac);
   const double n2 = ddot(n, n);
   if (area2) *area2 = std::sqrt(n2);
-  if (!(n2 > 1e-12 * ddot(ab, ab) * ddot(ac, ac))) return D3{0, 0, 0};
+  if (!(n2 > kDegenerateSin2 * ddot(ab, ab) * ddot(ac, ac))) return D3{0, 0, 0};
   const double l = std::sqrt(n2);
   return D3{n.x / l, n.y / l, n.z / l};
 }
