@@ -24,7 +24,7 @@ def _unit(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def thin_triangles(rng, n, size, offset):
+def thin_triangles(rng, n, size, offset, aspect=(-7, -1)):
     """n thin triangles of edge length ~size near (offset, offset, offset): a third needles (one
     short edge), a third caps (third vertex near the interior of the long edge), a third slivers
     (third vertex near the line of the long edge, outside it); aspect ratios 10^U(-7, -1)."""
@@ -32,7 +32,7 @@ def thin_triangles(rng, n, size, offset):
     u = _unit(rng.normal(size=(n, 3)))
     w = _unit(np.cross(u, rng.normal(size=(n, 3))))
     L = size * 10.0 ** rng.uniform(-0.3, 0.3, (n, 1))
-    thin = 10.0 ** rng.uniform(-7, -1, (n, 1))
+    thin = 10.0 ** rng.uniform(*aspect, (n, 1))
     kind = np.arange(n) % 3
     t = np.where(kind == 0, 1.0, np.where(kind == 1, rng.uniform(0.05, 0.95, n), rng.uniform(1.05, 3.0, n)))[:, None]
     b = a + L * u
@@ -111,6 +111,17 @@ def test_thin_triangle_soup(size, offset):
     q = MeshQuery(v, f)
     p = points_around(rng, tri, size, 1200)
     check_exact(q, v, f, p)
+
+
+@pytest.mark.parametrize("offset", [0.0, 300.0])
+def test_fairly_shaped_triangles(offset):
+    # Aspect ratios 0.1 ... 1: around the switch between the float test (every corner's sin at
+    # least 1/4) and the double one, both within the same bound.
+    rng = np.random.default_rng(5 + int(offset))
+    for size in (1e-3, 1.0, 1e2):
+        tri = thin_triangles(rng, 90, size, offset, aspect=(-1, 0))
+        v, f = soup(tri)
+        check_exact(MeshQuery(v, f), v, f, points_around(rng, tri, size, 1500))
 
 
 @pytest.mark.parametrize("offset", [0.0, 300.0])

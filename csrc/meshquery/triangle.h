@@ -74,6 +74,8 @@ EF_INLINE float segment_param(V3 p, V3 a, V3 b) {
 // sin = 1e-9 both are below float32 rounding (kDegenerateSin2 = 1e-18, bvh.h; bvh_build.cpp
 // flags slots with the same test).
 using ::ef::meshquery::kDegenerateSin2;
+using ::ef::meshquery::kSlotDegenerate;
+using ::ef::meshquery::kSlotThin;
 
 // A triangle whose normal is not representable relative to its edges (zero area, collinear or
 // repeated vertices, or thinner than kDegenerateSin2) is a segment or a point: its closest point
@@ -180,12 +182,48 @@ EF_INLINE TriPoint closest_on_triangle(V3 p, V3 a, V3 b, V3 c) {
   return closest_on_triangle_exact(p, a, b, c);
 }
 
-// The same test on a BVH slot (kTriStride floats: a, b, c, |ab|^2 or -1 if degenerate, ab.ac,
-// |ac|^2; only the degeneracy flag is used here).
+// The test on a BVH slot (kTriStride floats: a, b, c, then |ab|^2, ab.ac, |ac|^2 for a
+// well-shaped triangle, or kSlotThin / kSlotDegenerate in place of |ab|^2, see bvh.h).
+// Well-shaped triangles (every corner's sin >= kWellShapedSin, most of a typical mesh) take the
+// float Voronoi-region test of Ericson ("Real-Time Collision Detection", 2005, 5.1.5, restated),
+// which needs only two dot products with the stored Gram entries and is within a few ulps there
+// (its products of dot products cancel by at most 1 / sin^2 of the corner angles); thinner ones
+// take the double-precision test above; degenerate ones their edges.
 EF_INLINE TriPoint closest_on_slot(V3 p, const float* t) {
   const V3 a = load3(t), b = load3(t + 3), c = load3(t + 6);
-  if (t[9] < 0.0f) return closest_on_degenerate(p, a, b, c);
-  return closest_on_triangle_exact(p, a, b, c);
+  if (t[9] < 0.0f) {
+    if (t[9] == kSlotThin) return closest_on_triangle_exact(p, a, b, c);
+    return closest_on_degenerate(p, a, b, c);
+  }
+  const float abab = t[9], abac = t[10], acac = t[11];
+  const V3 ab = b - a, ac = c - a, ap = p - a;
+  const float d1 = dot(ab, ap), d2 = dot(ac, ap);
+  if (d1 <= 0.0f && d2 <= 0.0f) return TriPoint{1.0f, 0.0f, 0.0f, kVertex0};
+  const float d3 = d1 - abab, d4 = d2 - abac;
+  if (d3 >= 0.0f && d4 <= d3) return TriPoint{0.0f, 1.0f, 0.0f, kVertex1};
+  const float vc = d1 * d4 - d3 * d2;
+  if (vc <= 0.0f && d1 >= 0.0f && d3 <= 0.0f) {
+    const float s = d1 / abab;
+    return TriPoint{1.0f - s, s, 0.0f, kEdge0};
+  }
+  const float d5 = d1 - abac, d6 = d2 - acac;
+  if (d6 >= 0.0f && d5 <= d6) return TriPoint{0.0f, 0.0f, 1.0f, kVertex2};
+  const float vb = d5 * d2 - d1 * d6;
+  if (vb <= 0.0f && d2 >= 0.0f && d6 <= 0.0f) {
+    const float s = d2 / acac;
+    return TriPoint{1.0f - s, 0.0f, s, kEdge2};
+  }
+  const float va = d3 * d6 - d5 * d4;
+  const float e43 = d4 - d3, e56 = d5 - d6;
+  if (va <= 0.0f && e43 >= 0.0f && e56 >= 0.0f) {
+    const float den = e43 + e56;
+    const float s = den > 0.0f ? e43 / den : 0.0f;
+    return TriPoint{0.0f, 1.0f - s, s, kEdge1};
+  }
+  const float den = va + vb + vc;
+  const float inv = den > 0.0f ? 1.0f / den : 0.0f;
+  const float v = vb * inv, w = vc * inv;
+  return TriPoint{1.0f - v - w, v, w, kFace};
 }
 
 // Barycentrics of the orthogonal projection of p onto the triangle's plane, not clamped (may be
