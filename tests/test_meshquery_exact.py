@@ -173,3 +173,25 @@ def test_thin_closed_mesh_signs(thin, offset):
             ok &= per_face[:, 1] - per_face[:, 0] > 2 * tol
         assert ok.sum() > (50 if name == "box" else 0) or (name == "tet" and thin < 1e-4)
         np.testing.assert_array_equal(np.sign(sd[ok]), np.where(wn[ok] > 0.5, -1.0, 1.0))
+
+
+def test_thin_results_are_thread_count_independent():
+    import econ_fast
+
+    rng = np.random.default_rng(3)
+    tri = np.concatenate([thin_triangles(rng, 150, 1.0, 1.0), thin_triangles(rng, 150, 1.0, 1.0, aspect=(-1, 0))])
+    v, f = soup(tri)
+    p = points_around(rng, tri, 1.0, 4000)
+    n0 = econ_fast.get_num_threads()
+    try:
+        out = []
+        for threads in (1, 2, 7):
+            econ_fast.set_num_threads(threads)
+            q = MeshQuery(v, f)
+            r = q.closest_points(p)
+            out.append((r.distance, r.face, r.points, q.signed_distance(p)))
+        for o in out[1:]:
+            for x, y in zip(out[0], o):
+                np.testing.assert_array_equal(x, y)
+    finally:
+        econ_fast.set_num_threads(n0)
