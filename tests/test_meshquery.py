@@ -391,14 +391,14 @@ def test_adversarial_bvh_inputs():
 def test_thin_triangles_far_points_and_offsets(offset):
     # The search filters triangles with a vectorised distance (face and edge planes) and runs the
     # exact test only where that can beat the best: check it on thin, tiny and huge triangles,
-    # points from the surface to far away, and coordinates far from the origin. (Thinner triangles:
-    # the exact float test itself loses accuracy near slivers, an open issue of triangle.h.)
+    # points from the surface to far away, and coordinates far from the origin, down to aspect
+    # ratio 1e-7 (see test_meshquery_exact.py for the exactness bound on such triangles).
     rng = np.random.default_rng(7)
     n = 400
     a = rng.uniform(-1, 1, (n, 3))
     u, w = rng.normal(size=(2, n, 3))
     scale = 10.0 ** rng.uniform(-3, 0, (n, 1))
-    thin = 10.0 ** rng.uniform(-1, 0, (n, 1))  # aspect ratio down to 1e-1
+    thin = 10.0 ** rng.uniform(-7, 0, (n, 1))  # aspect ratio down to 1e-7
     b = a + scale * u
     c = a + scale * (0.5 * u + thin * w)
     v = np.concatenate([a, b, c]).reshape(3, n, 3).transpose(1, 0, 2).reshape(-1, 3) + offset

@@ -16,9 +16,18 @@ constexpr int kMaxDepth = 64;
 
 // Floats per triangle slot: vertices a, b, c (exactly the mesh's, so shared edges stay shared for
 // the watertight ray test), then |ab|^2, ab.ac, |ac|^2 (from double), which turn the
-// closest-point test's six dot products into two; |ab|^2 is stored as -1 for a degenerate
-// triangle. 48 bytes.
+// closest-point test's six dot products into two. |ab|^2 is stored as kSlotDegenerate for a
+// degenerate triangle and as kSlotThin for one with a corner whose sin is below kWellShapedSin
+// (tested exactly in double, see triangle.h). 48 bytes.
 constexpr int kTriStride = 12;
+
+// A triangle is degenerate (tested as its three edges) when sin^2 of its corner angle at a is at
+// most this: |ab x ac|^2 <= kDegenerateSin2 |ab|^2 |ac|^2 (see triangle.h's exact test).
+constexpr double kDegenerateSin2 = 1e-18;
+// Triangles whose corners all have sin^2 >= kWellShapedSin2 take the float closest-point test.
+constexpr double kWellShapedSin2 = 1.0 / 16.0;
+constexpr float kSlotDegenerate = -1.0f;
+constexpr float kSlotThin = -2.0f;
 
 // 32 bytes. The two children of an internal node are adjacent (a, a + 1), so one visit reads
 // both boxes from one 64-byte span; children always come after their parent.

@@ -212,10 +212,11 @@ struct Builder {
 };
 
 // Filter data of the triangle in slot data t (see LeafBlock) into lane k of block b, in double.
-// Triangles with a corner angle near 0 (sin^2 below 1e-4 at some corner) keep zero data: for
-// them the exact test's own rounding can exceed the filter's allowance, so they are always tested.
+// Triangles with a corner angle near 0 (sin^2 below 1e-4 at some corner) keep zero data and are
+// always tested: their float plane data would be poorly conditioned. (The exact test itself is
+// within a few ulps of the coordinates for every shape, see triangle.h, far inside the allowance.)
 void fill_block_lane(const float* t, LeafBlock* blk, int k) {
-  if (t[9] < 0.0f) return;  // degenerate
+  if (t[9] == kSlotDegenerate) return;
   double P[3][3], E[3][3];
   for (int j = 0; j < 3; ++j)
     for (int i = 0; i < 3; ++i) P[j][i] = t[3 * j + i];
@@ -499,13 +500,21 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
     const double acac = ac[0] * ac[0] + ac[1] * ac[1] + ac[2] * ac[2];
     const double nx = ab[1] * ac[2] - ab[2] * ac[1], ny = ab[2] * ac[0] - ab[0] * ac[2], nz = ab[0] * ac[1] - ab[1] * ac[0];
     const double n2 = nx * nx + ny * ny + nz * nz;
+    const double bcbc = abab + acac - 2.0 * abac;  // |c - b|^2
     t[9] = (float)abab;
     t[10] = (float)abac;
     t[11] = (float)acac;
     // Same criterion as triangle.h's is_degenerate, in double; a triangle whose edge products
     // underflow or overflow float also takes the (always safe) segment path.
-    const bool ok = n2 > 1e-12 * abab * acac && t[9] > 0.0f && t[11] > 0.0f && std::isfinite(t[9]) && std::isfinite(t[11]);
-    if (!ok) t[9] = -1.0f;
+    const bool ok = n2 > kDegenerateSin2 * abab * acac && t[9] > 0.0f && t[11] > 0.0f && std::isfinite(t[9]) && std::isfinite(t[11]);
+    // sin^2 of each corner: n2 / (product of its two edges' squared lengths).
+    const bool well = n2 >= kWellShapedSin2 * abab * acac && n2 >= kWellShapedSin2 * abab * bcbc &&
+                      n2 >= kWellShapedSin2 * acac * bcbc && std::isfinite((float)(abab * acac));
+    if (!ok) {
+      t[9] = kSlotDegenerate;
+    } else if (!well) {
+      t[9] = kSlotThin;
+    }
   }
   {
     float mx = 0.0f;
@@ -538,7 +547,7 @@ inline D3 unit_face_normal(const float* V_, const int32_t* faces, int64_t f, dou
   const D3 n = dcross(ab, ac);
   const double n2 = ddot(n, n);
   if (area2) *area2 = std::sqrt(n2);
-  if (!(n2 > 1e-12 * ddot(ab, ab) * ddot(ac, ac))) return D3{0, 0, 0};
+  if (!(n2 > kDegenerateSin2 * ddot(ab, ab) * ddot(ac, ac))) return D3{0, 0, 0};
   const double l = std::sqrt(n2);
   return D3{n.x / l, n.y / l, n.z / l};
 }

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "../core/backend.h"
+#include "bvh.h"
 
 namespace ef {
 namespace EF_BACKEND {
@@ -67,13 +68,26 @@ EF_INLINE float segment_param(V3 p, V3 a, V3 b) {
   return s;
 }
 
+// Degeneracy threshold on sin^2 of the corner angle at a: |ab x ac|^2 <= kDegenerateSin2 |ab|^2 |ac|^2.
+// The exact test below is accurate to ~1e-16 / sin(angle at a) of |p - a| in double, and a triangle
+// treated as its three edges is off by at most its smallest height, < sin * longest edge: with
+// sin = 1e-9 both are below float32 rounding (kDegenerateSin2 = 1e-18, bvh.h; bvh_build.cpp
+// flags slots with the same test).
+using ::ef::meshquery::kDegenerateSin2;
+using ::ef::meshquery::kSlotDegenerate;
+using ::ef::meshquery::kSlotThin;
+
 // A triangle whose normal is not representable relative to its edges (zero area, collinear or
-// repeated vertices) is a segment or a point: its closest point is the closest point on its
-// edges. Relative threshold: sin^2 of the corner angle below ~1e-12 is below float resolution.
+// repeated vertices, or thinner than kDegenerateSin2) is a segment or a point: its closest point
+// is the closest point on its edges. Computed in double: the differences of float inputs and their
+// products are exact there, so the cross product is correct to a double rounding.
 EF_INLINE bool is_degenerate(V3 ab, V3 ac) {
-  const V3 n = cross(ab, ac);
-  const float n2 = dot(n, n);
-  return !(n2 > 1e-12f * dot(ab, ab) * dot(ac, ac));
+  const double x = (double)ab.y * ac.z - (double)ab.z * ac.y;
+  const double y = (double)ab.z * ac.x - (double)ab.x * ac.z;
+  const double z = (double)ab.x * ac.y - (double)ab.y * ac.x;
+  const double abab = (double)ab.x * ab.x + (double)ab.y * ab.y + (double)ab.z * ab.z;
+  const double acac = (double)ac.x * ac.x + (double)ac.y * ac.y + (double)ac.z * ac.z;
+  return !(x * x + y * y + z * z > kDegenerateSin2 * abab * acac);
 }
 
 EF_INLINE TriPoint closest_on_degenerate(V3 p, V3 a, V3 b, V3 c) {
@@ -101,51 +115,86 @@ EF_INLINE TriPoint closest_on_degenerate(V3 p, V3 a, V3 b, V3 c) {
   return best;
 }
 
-// Closest point on triangle (a, b, c) to p, by Voronoi-region classification with dot products
-// (the method of Ericson, "Real-Time Collision Detection", 2005, section 5.1.5, restated). Each
-// region test uses only the signs of products computed from p - a, p - b, p - c, so a point is
-// assigned to exactly one vertex, edge or the face. Divisions are guarded: a zero-length edge
-// falls through to the degenerate path instead of producing 0/0.
-EF_INLINE TriPoint closest_on_triangle(V3 p, V3 a, V3 b, V3 c) {
-  const V3 ab = b - a, ac = c - a;
-  if (is_degenerate(ab, ac)) return closest_on_degenerate(p, a, b, c);
-  const V3 ap = p - a;
-  const float d1 = dot(ab, ap), d2 = dot(ac, ap);
-  if (d1 <= 0.0f && d2 <= 0.0f) return TriPoint{1.0f, 0.0f, 0.0f, kVertex0};
-  const V3 bp = p - b;
-  const float d3 = dot(ab, bp), d4 = dot(ac, bp);
-  if (d3 >= 0.0f && d4 <= d3) return TriPoint{0.0f, 1.0f, 0.0f, kVertex1};
-  const float vc = d1 * d4 - d3 * d2;
-  if (vc <= 0.0f && d1 >= 0.0f && d3 <= 0.0f) {
-    const float s = d1 / (d1 - d3);  // d1 - d3 = |ab|^2 > 0 (non-degenerate)
-    return TriPoint{1.0f - s, s, 0.0f, kEdge0};
+// Double-precision 3-vector of the exact test.
+struct D3 {
+  double x, y, z;
+};
+EF_INLINE D3 to_d3(V3 a) { return D3{(double)a.x, (double)a.y, (double)a.z}; }
+EF_INLINE D3 sub_d(D3 a, D3 b) { return D3{a.x - b.x, a.y - b.y, a.z - b.z}; }
+EF_INLINE double dot_d(D3 a, D3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
+EF_INLINE D3 cross_d(D3 a, D3 b) { return D3{a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x}; }
+
+// Closest point on a non-degenerate triangle (a, b, c) to p, exact to float32 rounding for any
+// aspect ratio down to sin(angle at a) = 1e-9 (issue 3). The float Voronoi-region test (Ericson,
+// "Real-Time Collision Detection", 5.1.5) decides regions by differences of products of dot
+// products, which cancel catastrophically on needles and slivers; here instead:
+//  * everything is relative to the vertices in double: p - a, b - a, c - a of float inputs are
+//    exact in double, so is the normal n = ab x ac up to one rounding per component;
+//  * the plane-projection barycentrics are the signed areas W_a = ((c - b) x (p - b)) . n, and
+//    similarly W_b, W_c, each linear in p and taken from its own vertex (no 1 - u - v);
+//  * inside (all W >= 0): the face; otherwise the closest point lies on an edge whose opposite
+//    weight is negative (for a convex polygon the nearest boundary point of an outside point is on
+//    an edge it is outside of, or at a vertex of two such edges), so only those edges are tested,
+//    as clamped segments, and the nearest wins (ties: lowest edge number).
+// The weights are returned in float; the caller rebuilds a + w1 ab + w2 ac (3 float roundings).
+EF_INLINE TriPoint closest_on_triangle_exact(V3 p, V3 a, V3 b, V3 c) {
+  const D3 A = to_d3(a), B = to_d3(b), C = to_d3(c), P = to_d3(p);
+  const D3 ab = sub_d(B, A), ac = sub_d(C, A), bc = sub_d(C, B);
+  const D3 ap = sub_d(P, A), bp = sub_d(P, B);
+  const D3 n = cross_d(ab, ac);
+  const double Wa = dot_d(cross_d(bc, bp), n);
+  const double Wb = dot_d(cross_d(ap, ac), n);
+  const double Wc = dot_d(cross_d(ab, ap), n);
+  if (Wa >= 0.0 && Wb >= 0.0 && Wc >= 0.0) {
+    const double inv = 1.0 / (Wa + Wb + Wc);  // > 0: equals |n|^2 up to rounding
+    return TriPoint{(float)(Wa * inv), (float)(Wb * inv), (float)(Wc * inv), kFace};
   }
-  const V3 cp = p - c;
-  const float d5 = dot(ab, cp), d6 = dot(ac, cp);
-  if (d6 >= 0.0f && d5 <= d6) return TriPoint{0.0f, 0.0f, 1.0f, kVertex2};
-  const float vb = d5 * d2 - d1 * d6;
-  if (vb <= 0.0f && d2 >= 0.0f && d6 <= 0.0f) {
-    const float s = d2 / (d2 - d6);  // = |ac|^2 > 0
-    return TriPoint{1.0f - s, 0.0f, s, kEdge2};
+  TriPoint best{1.0f, 0.0f, 0.0f, kVertex0};
+  double bestd = 1.0e300;
+  // Edge e runs from vertex e to vertex e+1; its opposite vertex is e+2.
+  const double W[3] = {Wc, Wa, Wb};
+  for (int e = 0; e < 3; ++e) {
+    if (!(W[e] < 0.0)) continue;
+    const D3 s0p = e == 0 ? ap : (e == 1 ? bp : sub_d(P, C));
+    const D3 d = e == 0 ? ab : (e == 1 ? bc : sub_d(A, C));
+    const double l2 = dot_d(d, d);
+    double s = dot_d(s0p, d) / l2;  // l2 > 0: the triangle is not degenerate
+    s = s < 0.0 ? 0.0 : (s > 1.0 ? 1.0 : s);
+    const D3 r = D3{s0p.x - s * d.x, s0p.y - s * d.y, s0p.z - s * d.z};
+    const double d2 = dot_d(r, r);
+    if (d2 < bestd) {
+      bestd = d2;
+      float w[3] = {0.0f, 0.0f, 0.0f};
+      w[e] = (float)(1.0 - s);
+      w[(e + 1) % 3] = (float)s;
+      best.w0 = w[0];
+      best.w1 = w[1];
+      best.w2 = w[2];
+      best.feature = s <= 0.0 ? kVertex0 + e : (s >= 1.0 ? kVertex0 + (e + 1) % 3 : kEdge0 + e);
+    }
   }
-  const float va = d3 * d6 - d5 * d4;
-  const float e43 = d4 - d3, e56 = d5 - d6;
-  if (va <= 0.0f && e43 >= 0.0f && e56 >= 0.0f) {
-    const float den = e43 + e56;  // = |bc|^2 > 0
-    const float s = den > 0.0f ? e43 / den : 0.0f;
-    return TriPoint{0.0f, 1.0f - s, s, kEdge1};
-  }
-  const float den = va + vb + vc;  // = |ab x ac|^2 up to rounding
-  const float inv = den > 0.0f ? 1.0f / den : 0.0f;
-  const float v = vb * inv, w = vc * inv;
-  return TriPoint{1.0f - v - w, v, w, kFace};
+  return best;
 }
 
-// The same test on a BVH slot (kTriStride floats: a, b, c, |ab|^2 or -1 if degenerate, ab.ac, |ac|^2),
-// using bp = ap - ab and cp = ap - ac to get d3..d6 from d1, d2 and the stored products.
+// Closest point on triangle (a, b, c) to p, degenerate triangles included.
+EF_INLINE TriPoint closest_on_triangle(V3 p, V3 a, V3 b, V3 c) {
+  if (is_degenerate(b - a, c - a)) return closest_on_degenerate(p, a, b, c);
+  return closest_on_triangle_exact(p, a, b, c);
+}
+
+// The test on a BVH slot (kTriStride floats: a, b, c, then |ab|^2, ab.ac, |ac|^2 for a
+// well-shaped triangle, or kSlotThin / kSlotDegenerate in place of |ab|^2, see bvh.h).
+// Well-shaped triangles (every corner's sin >= kWellShapedSin, most of a typical mesh) take the
+// float Voronoi-region test of Ericson ("Real-Time Collision Detection", 2005, 5.1.5, restated),
+// which needs only two dot products with the stored Gram entries and is within a few ulps there
+// (its products of dot products cancel by at most 1 / sin^2 of the corner angles); thinner ones
+// take the double-precision test above; degenerate ones their edges.
 EF_INLINE TriPoint closest_on_slot(V3 p, const float* t) {
   const V3 a = load3(t), b = load3(t + 3), c = load3(t + 6);
-  if (t[9] < 0.0f) return closest_on_degenerate(p, a, b, c);
+  if (t[9] < 0.0f) {
+    if (t[9] == kSlotThin) return closest_on_triangle_exact(p, a, b, c);
+    return closest_on_degenerate(p, a, b, c);
+  }
   const float abab = t[9], abac = t[10], acac = t[11];
   const V3 ab = b - a, ac = c - a, ap = p - a;
   const float d1 = dot(ab, ap), d2 = dot(ac, ap);
