@@ -162,7 +162,7 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
                 cg_tol: float = 1e-3, trim: Optional[float] = None,
                 progress: Optional[Callable[[int, int], Optional[bool]]] = None, device: str = "cpu",
                 _debug: bool = False, _max_memory: Optional[float] = None,
-                _dense_iterations: int = 200) -> PoissonResult:
+                _dense_iterations: int = 200, _band: int = 2) -> PoissonResult:
     """Watertight surface through oriented points (screened Poisson reconstruction).
 
     points, normals: (N, 3) arrays (numpy, torch or cupy; copied to float64 on the host). Normals
@@ -204,6 +204,7 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
     r = _native.poisson_reconstruct(
         p, nr, conf, depth=depth, point_weight=point_weight, samples_per_node=samples_per_node, scale=scale,
         full_depth=full_depth, iterations=iterations, cg_tol=cg_tol, dense_iterations=int(_dense_iterations),
+        band=int(_band),
         max_memory=max_memory, debug=bool(_debug), progress=progress,
         cuda=device == "cuda")
     v, f, dens = r["vertices"], r["faces"], r["density"]

@@ -92,9 +92,10 @@ void HashTable::build(const std::vector<uint64_t>& sorted_keys) {
   }
 }
 
-int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int64_t n, int depth,
-                        int full_depth, double spn, double point_weight) {
+int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_normals, const double* conf, int64_t n,
+                        int depth, int full_depth, double spn, double point_weight, int band) {
   t.depth = depth;
+  t.band = band;
   t.full_depth = std::min(full_depth, depth);
   Samples& s = t.s;
   s.n = n;
@@ -123,8 +124,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int
   // whose cell holds at least 8 * samples_per_node samples (a stable count), the count c_k is
   // extrapolated with the surface scaling (4x fewer samples per cell per level finer): the sample
   // depth is l_k + log4(c_k / samples_per_node), and the sample is splatted at its ceiling (capped
-  // at depth). The area a sample stands for is its share (by weight) of the ~h_k^2 / 1.5 of surface
-  // in its kernel cell (1.5 = mean of |n_x| + |n_y| + |n_z| over directions).
+  // at depth). The area a sample stands for: see below.
   s.level.assign(n, -1);
   s.area.assign(n, 0.0);
   std::vector<int8_t> klev(n, -1);
@@ -136,16 +136,59 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int
       double W = s.w[a];
       while (b < n && (s.key[b] >> sh) == (s.key[a] >> sh)) W += s.w[b++];
       const double cnt = double(b - a);
+      (void)h;
+      (void)W;
       if (cnt >= 8.0 * spn || l == 0)
         for (int64_t i = a; i < b; ++i)
           if (klev[i] < 0) {
             klev[i] = (int8_t)l;
             const double x = l + 0.5 * std::log2(cnt / spn);
             s.level[i] = (int8_t)std::max(0, std::min(depth, (int)std::ceil(x - 1e-9)));
-            s.area[i] = W > 0 ? s.w[i] / W * h * h / 1.5 : 0.0;
           }
       a = b;
     }
+  }
+  // Area a sample stands for: the disc of radius r = h_k / 2 (h_k: its kernel level's cell width)
+  // around it holds about pi r^2 of locally flat surface, shared by weight among the samples in
+  // that ball whose normal faces the same way (so the two sides of a thin part do not share). An
+  // isotropic estimate: the earlier per-cell one (h_k^2 / 1.5 per kernel cell, whatever the
+  // surface's orientation and offset in the cell) gave the normal field a cell-sized
+  // modulation that showed up as a wobble of the surface (0.3 finest cells on ECON-like sheets).
+  {
+    const double* nrm_in = unit_normals;
+    cpu::for_each(n, [&](int64_t i) {
+      const int k = klev[i];
+      const int sh = 3 * (depth - k);
+      const int64_t res = int64_t(1) << k;
+      const double hk = 1.0 / double(res), r = 0.5 * hk, r2 = r * r;
+      const double* p = &s.pos[3 * i];
+      const double* ni = nrm_in + 3 * s.order[i];
+      int64_t lo[3], hi[3];
+      for (int d = 0; d < 3; ++d) {
+        const int64_t a = (int64_t)std::floor(p[d] * double(res) + 0.5);  // nearest node
+        lo[d] = std::max<int64_t>(0, a - 1);
+        hi[d] = std::min<int64_t>(res - 1, a);
+      }
+      double W = 0;
+      for (int64_t z = lo[2]; z <= hi[2]; ++z)
+        for (int64_t y = lo[1]; y <= hi[1]; ++y)
+          for (int64_t x = lo[0]; x <= hi[0]; ++x) {
+            const uint64_t ck = morton(x, y, z);
+            const uint64_t* b0 = s.key.data();
+            const uint64_t* e0 = b0 + n;
+            const uint64_t* b = std::lower_bound(b0, e0, ck, [sh](uint64_t key, uint64_t c) { return (key >> sh) < c; });
+            for (const uint64_t* q = b; q < e0 && (*q >> sh) == ck; ++q) {
+              const int64_t j = q - b0;
+              const double* pj = &s.pos[3 * j];
+              const double dx = pj[0] - p[0], dy = pj[1] - p[1], dz = pj[2] - p[2];
+              if (dx * dx + dy * dy + dz * dz > r2) continue;
+              const double* nj = nrm_in + 3 * s.order[j];
+              if (ni[0] * nj[0] + ni[1] * nj[1] + ni[2] * nj[2] <= 0) continue;
+              W += s.w[j];
+            }
+          }
+      s.area[i] = W > 0 ? s.w[i] / W * (3.14159265358979323846 * r2) : 0.0;
+    });
   }
   double sa = 0, sw = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -170,7 +213,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int
         prev = s.key[i] >> sh;
         ++occ;
       }
-    bytes += 330.0 * std::min(full, 9.0 * occ);
+    bytes += 330.0 * std::min(full, 3.0 * (2 * band + 1) * occ);
   }
   return (int64_t)std::min(bytes, 9e18);
 }
@@ -219,14 +262,17 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
           if (occ.empty() || occ.back() != k) occ.push_back(k);
         }
       if (occ.empty()) break;
-      // Dilate by one cell, one axis at a time (sort + unique after each).
+      // Dilate by t.band cells, one axis at a time (sort + unique after each). A band of 2 (5^3
+      // cells around each sample's cell, 4^3 free nodes) rather than 1 (2^3 free nodes: only the
+      // sample cell's corners) lets each level's correction change the transition of chi across the
+      // surface smoothly; with 1 the truncated corrections left a 0.1-0.2 cell wobble (sphere).
       for (int axis = 0; axis < 3; ++axis) {
         std::vector<uint64_t> nb;
-        nb.reserve(occ.size() * 3);
+        nb.reserve(occ.size() * (2 * t.band + 1));
         for (uint64_t k : occ) {
           int64_t c[3];
           unmorton(k, c);
-          for (int dd = -1; dd <= 1; ++dd) {
+          for (int dd = -t.band; dd <= t.band; ++dd) {
             int64_t q[3] = {c[0], c[1], c[2]};
             q[axis] += dd;
             if (q[axis] < 0 || q[axis] >= L.res) continue;
@@ -350,7 +396,14 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
       L.cells_with_samples += k > 0;
     }
     prof("parent", l);
-    // Splat the samples whose splat level is l: trilinear weights into their cell's corners.
+    // Splat the samples whose splat level is l. The normal field: the trilinear weights of the
+    // sample's cell corners, smoothed by (1/4, 1/2, 1/4) along each axis, i.e. per axis the 4 nodes
+    // q-1 .. q+2 get ((1-t)/4, (1-t)/2 + t/4, (1-t)/4 + t/2, t/4). A smoother splat kernel, as
+    // PoissonRecon splats normals with quadratic B-splines whatever the FEM degree (Kazhdan and
+    // Hoppe 2013): with the bare trilinear splat the field (and so the surface) carried a
+    // cell-sized modulation. Those nodes exist: the 3x3x3 cells around a sample's cell are active
+    // (band >= 1); at the cube's side the missing nodes' weight is given back to the others. The
+    // density field stays trilinear.
     L.vsplat.assign(3 * nn, 0.0);
     L.dsplat.assign(nn, 0.0);
     {
@@ -367,10 +420,39 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
         const double a = s.area[i] * inv_h3;
         for (int k = 0; k < 8; ++k) {
           const double phi = ((k & 1) ? tt[0] : 1 - tt[0]) * ((k & 2) ? tt[1] : 1 - tt[1]) * ((k & 4) ? tt[2] : 1 - tt[2]);
-          const int32_t node = L.cell_corner[8 * c + k];
-          for (int d = 0; d < 3; ++d) L.vsplat[3 * node + d] += a * phi * nrm[d];
-          L.dsplat[node] += s.w[i] * phi;
+          L.dsplat[L.cell_corner[8 * c + k]] += s.w[i] * phi;
         }
+        int32_t nb[27];
+        for (int z = 0; z < 3; ++z)
+          for (int y = 0; y < 3; ++y)
+            for (int x = 0; x < 3; ++x) {
+              const int64_t cx = q[0] + x - 1, cy = q[1] + y - 1, cz = q[2] + z - 1;
+              const bool in = cx >= 0 && cy >= 0 && cz >= 0 && cx < L.res && cy < L.res && cz < L.res;
+              nb[x + 3 * y + 9 * z] = in ? L.cell_hash.find(morton(cx, cy, cz)) : -1;
+            }
+        double wx[3][4];
+        for (int d = 0; d < 3; ++d) {
+          const double u = tt[d];
+          wx[d][0] = 0.25 * (1 - u);
+          wx[d][1] = 0.5 * (1 - u) + 0.25 * u;
+          wx[d][2] = 0.25 * (1 - u) + 0.5 * u;
+          wx[d][3] = 0.25 * u;
+        }
+        int32_t node[64];
+        double wt[64], wsum = 0;
+        for (int oz = 0; oz < 4; ++oz)
+          for (int oy = 0; oy < 4; ++oy)
+            for (int ox = 0; ox < 4; ++ox) {
+              const int j = ox + 4 * oy + 16 * oz;
+              const int32_t cc = nb[std::min(ox, 2) + 3 * std::min(oy, 2) + 9 * std::min(oz, 2)];
+              node[j] = cc < 0 ? -1 : L.cell_corner[8 * cc + ((ox == 3) | ((oy == 3) << 1) | ((oz == 3) << 2))];
+              wt[j] = node[j] < 0 ? 0.0 : wx[0][ox] * wx[1][oy] * wx[2][oz];
+              wsum += wt[j];
+            }
+        const double sc = wsum > 0 ? a / wsum : 0.0;
+        for (int j = 0; j < 64; ++j)
+          if (node[j] >= 0)
+            for (int d = 0; d < 3; ++d) L.vsplat[3 * node[j] + d] += sc * wt[j] * nrm[d];
       }
     }
     prof("splat", l);

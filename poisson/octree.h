@@ -133,6 +133,7 @@ struct Tree {
   int depth = 0;        // requested depth D
   int full_depth = 0;   // min(full_depth, D)
   int finest = 0;       // finest level with active cells
+  int band = 1;         // sparse levels: (2 band + 1)^3 cells around each sample's cell
   double alpha = 0;
   Samples s;
   std::vector<Level> levels;
@@ -140,8 +141,8 @@ struct Tree {
 
 // Sorts and classifies the samples (splat levels, areas); returns the estimated bytes the tree and
 // solve will need (before anything large is allocated).
-int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int64_t n, int depth,
-                        int full_depth, double samples_per_node, double point_weight);
+int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_normals, const double* conf, int64_t n,
+                        int depth, int full_depth, double samples_per_node, double point_weight, int band);
 // Builds the levels (cells, nodes, tables, splats).
 void build_levels(Tree& t, const double* unit_normals_unsorted);
 // chi at a unit-cube point (finest level whose active cell contains it).
