@@ -444,8 +444,10 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
           for (int oy = 0; oy < 4; ++oy)
             for (int ox = 0; ox < 4; ++ox) {
               const int j = ox + 4 * oy + 16 * oz;
-              const int32_t cc = nb[std::min(ox, 2) + 3 * std::min(oy, 2) + 9 * std::min(oz, 2)];
-              node[j] = cc < 0 ? -1 : L.cell_corner[8 * cc + ((ox == 3) | ((oy == 3) << 1) | ((oz == 3) << 2))];
+              // node q-1+o: corner 0 of cell q-1 (o = 0) or q (o = 1), corner 1 of cell q (o = 2) or
+              // q+1 (o = 3), so a node exists exactly when the cell named here does.
+              const int32_t cc = nb[(ox + 1) / 2 + 3 * ((oy + 1) / 2) + 9 * ((oz + 1) / 2)];
+              node[j] = cc < 0 ? -1 : L.cell_corner[8 * cc + ((ox >= 2) | ((oy >= 2) << 1) | ((oz >= 2) << 2))];
               wt[j] = node[j] < 0 ? 0.0 : wx[0][ox] * wx[1][oy] * wx[2][oz];
               wsum += wt[j];
             }
