@@ -303,37 +303,55 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
         cell_parent[c] = (int32_t)j;
       }
     }
+    // Nodes: the corners of the active cells, numbered in Morton order. They are the cells
+    // (as lattice points) dilated by one in the positive direction of each axis in turn (sort +
+    // unique after each), which needs far less scratch memory than sorting 8 corner keys per cell.
+    // A cell's corners are then found through the node table; the prolongation parent of a node
+    // is the parent of the first cell (in order) that has it as a corner.
     L.cell_corner.resize(8 * nc);
     {
-      std::vector<uint64_t> keys(8 * nc);
-      std::vector<uint32_t> slot(8 * nc);
+      std::vector<uint64_t> keys(L.cell_key);
+      for (int axis = 0; axis < 3; ++axis) {
+        const size_t m = keys.size();
+        keys.resize(2 * m);
+        uint64_t* kp = keys.data();
+        cpu::for_each((int64_t)m, [&](int64_t i) {
+          int64_t q[3];
+          unmorton(kp[i], q);
+          ++q[axis];
+          kp[m + i] = morton(q[0], q[1], q[2]);
+        });
+        radix_sort(keys, nullptr, 3 * (l + 1));
+        keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      }
+      L.node_key.resize(keys.size());
+      uint64_t* nk = L.node_key.data();
+      const uint64_t* kp = keys.data();
+      cpu::for_each((int64_t)keys.size(), [&](int64_t i) {
+        int64_t q[3];
+        unmorton(kp[i], q);
+        nk[i] = pack_node(q[0], q[1], q[2]);
+      });
+    }
+    EF_CHECK(L.nnodes() < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", L.nnodes(), " nodes (at most 2^31)");
+    L.node_hash.build(L.node_key);
+    {
       const uint64_t* ck = L.cell_key.data();
+      int32_t* cc = L.cell_corner.data();
+      const HashView hv = L.node_hash.view();
       cpu::for_each(nc, [&](int64_t c) {
         int64_t q[3];
         unmorton(ck[c], q);
-        for (int k = 0; k < 8; ++k) {
-          keys[8 * c + k] = morton(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1));
-          slot[8 * c + k] = (uint32_t)(8 * c + k);
-        }
+        for (int k = 0; k < 8; ++k)
+          cc[8 * c + k] = hv.find(pack_node(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)));
       });
-      radix_sort(keys, &slot, 3 * (l + 1));
-      L.node_key.clear();
-      L.node_parent.clear();
-      for (size_t a = 0; a < keys.size();) {
-        size_t b = a;
-        const int32_t idx = (int32_t)L.node_key.size();
-        int64_t q[3];
-        unmorton(keys[a], q);
-        L.node_key.push_back(pack_node(q[0], q[1], q[2]));
-        L.node_parent.push_back(l > 0 ? cell_parent[slot[a] >> 3] : -1);
-        for (; b < keys.size() && keys[b] == keys[a]; ++b) L.cell_corner[slot[b]] = idx;
-        a = b;
-      }
+      L.node_parent.assign(L.nnodes(), -1);
+      if (l > 0)
+        for (int64_t c = 0; c < 8 * nc; ++c)
+          if (L.node_parent[cc[c]] < 0) L.node_parent[cc[c]] = cell_parent[c >> 3];
     }
     prof("nodes", l);
     const int64_t nn = L.nnodes();
-    EF_CHECK(nn < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", nn, " nodes (at most 2^31)");
-    L.node_hash.build(L.node_key);
     // Sample ranges: merge the sorted cells with the sorted samples.
     L.cell_sbeg.resize(nc);
     L.cell_send.resize(nc);
