@@ -81,14 +81,13 @@ inline double trilerp(const double* v, double tx, double ty, double tz) {
 
 void HashTable::build(const std::vector<uint64_t>& sorted_keys) {
   bits = bits_for((int64_t)sorted_keys.size());
-  keys.assign(size_t(1) << bits, kEmptyKey);
-  vals.assign(size_t(1) << bits, -1);
-  const uint64_t mask = keys.size() - 1;
+  keys = sorted_keys.data();
+  slots.assign(size_t(1) << bits, -1);
+  const uint64_t mask = slots.size() - 1;
   for (size_t i = 0; i < sorted_keys.size(); ++i) {
     uint64_t s = hash_slot(sorted_keys[i], bits);
-    while (keys[s] != kEmptyKey) s = (s + 1) & mask;
-    keys[s] = sorted_keys[i];
-    vals[s] = (int32_t)i;
+    while (slots[s] >= 0) s = (s + 1) & mask;
+    slots[s] = (int32_t)i;
   }
 }
 
