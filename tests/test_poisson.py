@@ -61,19 +61,10 @@ def _reference_dense(points, normals, res, D):
     sc = np.stack([nid(q[:, 0] + b[0], q[:, 1] + b[1], q[:, 2] + b[2]) for b in bits], axis=1)
     S = sp.coo_matrix(((alpha * phi[:, :, None] * phi[:, None, :]).ravel(),
                        (np.repeat(sc, 8, axis=1).ravel(), np.tile(sc, (1, 8)).ravel())), shape=(M**3, M**3)).tocsr()
-    # Vector field: nodal values A_i n_i w / h^3, w the trilinear weights smoothed by (1/4, 1/2, 1/4)
-    # per axis (nodes q-1 .. q+2; weights of nodes outside the cube given back to the others);
-    # right side b_a = integral V . grad phi_a.
-    w1 = np.stack([0.25 * (1 - t), 0.5 * (1 - t) + 0.25 * t, 0.25 * (1 - t) + 0.5 * t, 0.25 * t], axis=2)  # (N, 3, 4)
+    # Vector field: nodal values A_i n_i phi / h^3; right side b_a = integral V . grad phi_a.
     V = np.zeros((M**3, 3))
-    offs = np.arange(4)
-    ox, oy, oz = np.meshgrid(offs, offs, offs, indexing="ij")
-    ox, oy, oz = ox.ravel(), oy.ravel(), oz.ravel()
-    nx, ny, nz = (q[:, 0:1] - 1 + ox), (q[:, 1:2] - 1 + oy), (q[:, 2:3] - 1 + oz)  # (N, 64)
-    inside = (nx >= 0) & (ny >= 0) & (nz >= 0) & (nx <= R) & (ny <= R) & (nz <= R)
-    wts = w1[:, 0, ox] * w1[:, 1, oy] * w1[:, 2, oz] * inside
-    wts /= wts.sum(axis=1, keepdims=True)
-    np.add.at(V, nid(nx, ny, nz)[inside], (area[:, None] / h**3 * wts)[inside][:, None] * np.repeat(nrm[:, None, :], 64, 1)[inside])
+    for k in range(8):
+        np.add.at(V, sc[:, k], (area / h**3 * phi[:, k])[:, None] * nrm)
     G = np.zeros((3, 8, 8))  # G[k, n, a] = integral over the unit cube of phi_n d_k phi_a
     for k in range(3):
         for n in range(8):
@@ -130,22 +121,22 @@ def test_sphere_within_one_cell(depth, n):
 
 @pytest.mark.parametrize("depth,n", [(6, 20000), (7, 30000)])
 def test_sphere_radial_error_is_a_small_fraction_of_a_cell(depth, n):
-    # Regression: the per-kernel-cell sample areas, the bare trilinear normal splat and a one-cell
-    # band on the sparse levels left a 0.04-0.06 cell spread of |x| - R here (and 3x PoissonRecon's
-    # Chamfer at depth 10); now about 0.01 cell.
+    # Regression: the per-kernel-cell sample areas and a one-cell band on the sparse levels left a
+    # 0.04-0.06 cell spread of |x| - R at depth 7 (and 6x PoissonRecon's Chamfer at depth 10); now
+    # about 0.02-0.03 cell.
     c = np.array([0.1, -0.05, 0.02])
     p, nr = sphere(n, seed=depth + 11, center=c)
     res = poisson.reconstruct(p, nr, depth=depth)
     cell = res.frame["width"] / 2**depth
     err = (np.linalg.norm(res.vertices - c, axis=1) - 1.0) / cell
     assert abs(err.mean()) < 0.01, err.mean()
-    assert np.abs(err).mean() < 0.02, np.abs(err).mean()
-    assert err.std() < 0.03, err.std()
+    assert np.abs(err).mean() < 0.03, np.abs(err).mean()
+    assert err.std() < 0.04, err.std()
     # The wider band is what fixes it at the sparse levels: band 1 is measurably worse.
     if depth == 7:
         res1 = poisson.reconstruct(p, nr, depth=depth, _band=1)
         err1 = (np.linalg.norm(res1.vertices - c, axis=1) - 1.0) / cell
-        assert err1.std() > 2 * err.std()
+        assert err1.std() > 1.8 * err.std()
 
 
 def test_band_must_be_in_range():
