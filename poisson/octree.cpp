@@ -558,11 +558,59 @@ struct McTables {
           loop[nl++] = e;
           if (next[e] < 0) EF_FAIL("marching cubes table: open loop");
         }
-        for (int j = 1; j + 1 < nl; ++j) {
-          tri[cs][ntri[cs]][0] = (int8_t)loop[0];
-          tri[cs][ntri[cs]][1] = (int8_t)loop[j];
-          tri[cs][ntri[cs]][2] = (int8_t)loop[j + 1];
+        // Triangulate the loop without a diagonal that lies in a cube face (two loop vertices on
+        // edges of one face): the neighbouring cube could put a triangle in that face plane too
+        // (when both cubes join a face's diagonal inside corners through their interior), giving
+        // an edge of 4 triangles. Interior diagonals are only shared within this loop. Dynamic
+        // programming over the polygon (ok[i][j]: chord allowed; tri_ok[i][j]: the sub-polygon
+        // i..j can be triangulated), smallest split vertex first (deterministic).
+        bool ok[12][12], can[12][12];
+        int split[12][12];
+        for (int i = 0; i < nl; ++i)
+          for (int j = 0; j < nl; ++j) {
+            const int a0 = edge_a[loop[i]], b0 = edge_b[loop[i]], a1 = edge_a[loop[j]], b1 = edge_b[loop[j]];
+            bool face = false;
+            for (int d = 0; d < 3 && !face; ++d)
+              for (int sd = 0; sd < 2 && !face; ++sd) {
+                const int m = sd << d;
+                face = ((a0 & (1 << d)) == m) && ((b0 & (1 << d)) == m) && ((a1 & (1 << d)) == m) &&
+                       ((b1 & (1 << d)) == m);
+              }
+            const bool side = std::abs(i - j) == 1 || (i == 0 && j == nl - 1) || (j == 0 && i == nl - 1);
+            ok[i][j] = side || !face;
+            can[i][j] = false;
+            split[i][j] = -1;
+          }
+        for (int len = 1; len < nl; ++len)
+          for (int i = 0; i + len < nl; ++i) {
+            const int j = i + len;
+            if (len == 1) {
+              can[i][j] = true;
+              continue;
+            }
+            for (int k = i + 1; k < j && !can[i][j]; ++k)
+              if (ok[i][k] && ok[k][j] && can[i][k] && can[k][j]) can[i][j] = true, split[i][j] = k;
+          }
+        auto emit = [&](int a, int b, int c) {
+          tri[cs][ntri[cs]][0] = (int8_t)loop[a];
+          tri[cs][ntri[cs]][1] = (int8_t)loop[b];
+          tri[cs][ntri[cs]][2] = (int8_t)loop[c];
           ++ntri[cs];
+        };
+        if (can[0][nl - 1]) {
+          int stack[24][2], sp = 0;
+          stack[sp][0] = 0, stack[sp][1] = nl - 1, ++sp;
+          while (sp > 0) {
+            --sp;
+            const int i = stack[sp][0], j = stack[sp][1];
+            if (j - i < 2) continue;
+            const int k = split[i][j];
+            emit(i, k, j);
+            stack[sp][0] = i, stack[sp][1] = k, ++sp;
+            stack[sp][0] = k, stack[sp][1] = j, ++sp;
+          }
+        } else {
+          for (int j = 1; j + 1 < nl; ++j) emit(0, j, j + 1);
         }
       }
       if (cs == 1) {  // corner 0 inside: the normal must point away from it
