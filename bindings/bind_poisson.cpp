@@ -29,7 +29,7 @@ void bind_poisson(py::module_& m) {
   m.def(
       "poisson_reconstruct",
       [](F64 points, F64 normals, py::object confidence, int depth, double point_weight, double samples_per_node,
-         double scale, int full_depth, int iterations, double cg_tol, int dense_iterations, double max_memory,
+         double scale, int full_depth, int iterations, double cg_tol, int dense_iterations, int band, double max_memory,
          bool debug, py::object progress, bool cuda) {
         if (points.ndim() != 2 || points.shape(1) != 3)
           throw ef::ValueError("points must have shape (N, 3)");
@@ -55,6 +55,7 @@ void bind_poisson(py::module_& m) {
         p.iterations = iterations;
         p.cg_tol = cg_tol;
         p.dense_iterations = dense_iterations;
+        p.band = band;
         p.max_memory = max_memory;
         p.debug = debug;
         p.cuda = cuda;
@@ -115,7 +116,7 @@ void bind_poisson(py::module_& m) {
       py::arg("points"), py::arg("normals"), py::arg("confidence") = py::none(), py::arg("depth") = 10,
       py::arg("point_weight") = 2.0, py::arg("samples_per_node") = 1.5, py::arg("scale") = 1.1,
       py::arg("full_depth") = 5, py::arg("iterations") = 8, py::arg("cg_tol") = 1e-3,
-      py::arg("dense_iterations") = 200, py::arg("max_memory") = -1.0, py::arg("debug") = false,
+      py::arg("dense_iterations") = 200, py::arg("band") = 2, py::arg("max_memory") = -1.0, py::arg("debug") = false,
       py::arg("progress") = py::none(), py::arg("cuda") = false,
       "Low-level screened Poisson reconstruction; use econ_fast.poisson.reconstruct instead.");
 }

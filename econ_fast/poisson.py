@@ -14,8 +14,9 @@ How it works (details in ``poisson/octree.h`` and ``poisson/poisson_impl.h``):
 
 * The points are fitted in a cube (largest bounding-box side times ``scale``), mapped to [0, 1]^3.
 * Level l is the 2^l grid of cells with trilinear hat functions at its nodes. Levels up to
-  ``full_depth`` are dense; finer levels only hold the 3x3x3 cell neighbourhoods of the samples
-  splatted at that level or finer. A sample's depth follows PoissonRecon's density adaptation: at
+  ``full_depth`` are dense; finer levels only hold the 5x5x5 cell neighbourhoods of the samples
+  splatted at that level or finer (a band of 2 cells: with 1, each level's correction could only
+  use the corners of the sample cells, which left a 0.05-0.1 cell wobble of the surface). A sample's depth follows PoissonRecon's density adaptation: at
   the finest level whose cell holds at least 8 * ``samples_per_node`` samples (count c), the depth
   is that level + log4(c / samples_per_node) (a surface has 4x fewer samples per cell one level
   finer); the sample is splatted (its normal spread trilinearly into its cell's corners) at the
@@ -23,7 +24,10 @@ How it works (details in ``poisson/octree.h`` and ``poisson/poisson_impl.h``):
   hierarchy; on the inputs measured the output resolution matches Open3D's at the same settings.
 * Energy: integral |grad chi - V|^2 + alpha sum_i w_i chi(p_i)^2 with
   alpha = point_weight * (surface area) / (sum of weights), the screened paper's normalisation;
-  the area of a sample is its share (by weight) of the ~h^2/1.5 of surface in its splat cell.
+  the area of a sample is its share (by weight) of the disc of radius h_k/2 around it (h_k: the
+  cell width of the level where its depth was estimated), shared with the samples in that ball
+  whose normals face the same way: an isotropic density estimate (a per-cell share of ~h^2/1.5
+  made the normal field, and the surface, wobble at the cell scale).
 * Solve: cascadic, coarse to fine; each level solves for a correction on its free nodes with
   Jacobi-preconditioned CG (``iterations`` per sparse level, up to 200 on dense levels, stopping
   at ``cg_tol``). Results do not depend on the thread count.
@@ -162,7 +166,7 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
                 cg_tol: float = 1e-3, trim: Optional[float] = None,
                 progress: Optional[Callable[[int, int], Optional[bool]]] = None, device: str = "cpu",
                 _debug: bool = False, _max_memory: Optional[float] = None,
-                _dense_iterations: int = 200) -> PoissonResult:
+                _dense_iterations: int = 200, _band: int = 2) -> PoissonResult:
     """Watertight surface through oriented points (screened Poisson reconstruction).
 
     points, normals: (N, 3) arrays (numpy, torch or cupy; copied to float64 on the host). Normals
@@ -204,6 +208,7 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
     r = _native.poisson_reconstruct(
         p, nr, conf, depth=depth, point_weight=point_weight, samples_per_node=samples_per_node, scale=scale,
         full_depth=full_depth, iterations=iterations, cg_tol=cg_tol, dense_iterations=int(_dense_iterations),
+        band=int(_band),
         max_memory=max_memory, debug=bool(_debug), progress=progress,
         cuda=device == "cuda")
     v, f, dens = r["vertices"], r["faces"], r["density"]

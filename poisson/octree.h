@@ -65,30 +65,34 @@ EF_INLINE void unpack_node(uint64_t k, int64_t* c) {
 }
 EF_INLINE uint64_t hash_slot(uint64_t key, int bits) { return (key * 0x9E3779B97F4A7C15ULL) >> (64 - bits); }
 
-// Read-only view of a hash table (usable on either backend).
+// Read-only view of a hash table (usable on either backend): key -> its index in the sorted key
+// array. A slot holds only the index (4 bytes, -1 when empty); the key is compared through the
+// key array the table was built on (the level's cell_key / node_key), so the table costs a third
+// of a key + value table.
 struct HashView {
-  const uint64_t* keys = nullptr;
-  const int32_t* vals = nullptr;
+  const uint64_t* keys = nullptr;   // the sorted keys
+  const int32_t* slots = nullptr;
   int bits = 1;
   EF_INLINE int32_t find(uint64_t key) const {
     const uint64_t mask = (uint64_t(1) << bits) - 1;
     uint64_t s = hash_slot(key, bits);
     for (;;) {
-      const uint64_t k = keys[s];
-      if (k == key) return vals[s];
-      if (k == kEmptyKey) return -1;
+      const int32_t i = slots[s];
+      if (i < 0) return -1;
+      if (keys[i] == key) return i;
       s = (s + 1) & mask;
     }
   }
 };
 
-// Open addressing, linear probing, load <= 1/2. Keys are inserted in sorted order (deterministic).
+// Open addressing, linear probing, load <= 2/3. Keys are inserted in sorted order (deterministic).
+// The key array must outlive the table and stay unchanged (a moved std::vector keeps its buffer).
 struct HashTable {
-  std::vector<uint64_t> keys;
-  std::vector<int32_t> vals;
+  std::vector<int32_t> slots;
+  const uint64_t* keys = nullptr;
   int bits = 1;
   void build(const std::vector<uint64_t>& sorted_keys);
-  HashView view() const { return HashView{keys.data(), vals.data(), bits}; }
+  HashView view() const { return HashView{keys, slots.data(), bits}; }
   int32_t find(uint64_t key) const { return view().find(key); }
 };
 
@@ -133,6 +137,7 @@ struct Tree {
   int depth = 0;        // requested depth D
   int full_depth = 0;   // min(full_depth, D)
   int finest = 0;       // finest level with active cells
+  int band = 1;         // sparse levels: (2 band + 1)^3 cells around each sample's cell
   double alpha = 0;
   Samples s;
   std::vector<Level> levels;
@@ -140,8 +145,8 @@ struct Tree {
 
 // Sorts and classifies the samples (splat levels, areas); returns the estimated bytes the tree and
 // solve will need (before anything large is allocated).
-int64_t prepare_samples(Tree& t, const double* unit_pos, const double* conf, int64_t n, int depth,
-                        int full_depth, double samples_per_node, double point_weight);
+int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_normals, const double* conf, int64_t n,
+                        int depth, int full_depth, double samples_per_node, double point_weight, int band);
 // Builds the levels (cells, nodes, tables, splats).
 void build_levels(Tree& t, const double* unit_normals_unsorted);
 // chi at a unit-cube point (finest level whose active cell contains it).

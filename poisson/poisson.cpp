@@ -29,6 +29,7 @@ void check_params(const Params& p) {
   EF_CHECK(p.full_depth >= 0, "full_depth must be >= 0, got ", p.full_depth);
   EF_CHECK(p.iterations >= 1, "iterations must be >= 1, got ", p.iterations);
   EF_CHECK(p.dense_iterations >= 1, "dense_iterations must be >= 1, got ", p.dense_iterations);
+  EF_CHECK(p.band >= 1 && p.band <= 4, "band must be in [1, 4], got ", p.band);
   EF_CHECK(std::isfinite(p.cg_tol) && p.cg_tol > 0, "cg_tol must be a finite number > 0, got ", p.cg_tol);
 }
 }  // namespace
@@ -82,8 +83,8 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
     for (int d = 0; d < 3; ++d) nrm[3 * i + d] = in.normals[3 * i + d] / len;
   }
   Tree t;
-  const int64_t need = prepare_samples(t, unit.data(), in.confidence, n, prm.depth, prm.full_depth,
-                                       prm.samples_per_node, prm.point_weight);
+  const int64_t need = prepare_samples(t, unit.data(), nrm.data(), in.confidence, n, prm.depth, prm.full_depth,
+                                       prm.samples_per_node, prm.point_weight, prm.band);
   const int64_t have = prm.max_memory >= 0 ? (int64_t)prm.max_memory : available_memory(false);
   if (have > 0 && need > have)
     throw MemoryError(detail::concat("poisson.reconstruct: depth ", prm.depth, " with ", n,

@@ -28,6 +28,7 @@ struct Params {
   int iterations = 8;             // CG iterations per sparse level
   double cg_tol = 1e-3;           // CG stop: ||r|| <= cg_tol * ||b|| on a level
   int dense_iterations = 200;     // CG iteration cap on the dense (coarse) levels
+  int band = 2;                   // sparse levels hold the (2 band + 1)^3 cells around each sample's cell
   double max_memory = -1;         // bytes; < 0: the available host memory
   bool debug = false;             // keep per-level node values in the result
   bool cuda = false;              // run the solver on the current CUDA device (hierarchy and

@@ -21,6 +21,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "../csrc/core/error.h"
@@ -346,18 +349,33 @@ struct DirOp {  // p = z + beta p (free nodes), 0 elsewhere
 };
 
 struct DevLevel {
-  Mirror<uint64_t> cell_key, node_key, hkeys;
-  Mirror<int32_t> corner, sbeg, send, perm, parent, hvals, kid_off, kids;
+  Mirror<uint64_t> cell_key, node_key;
+  Mirror<int32_t> corner, sbeg, send, perm, parent, kid_off, kids;
   Mirror<uint8_t> fr;
   Mirror<double> vsplat, dsplat;
   Buffer<double> bfine;
-  int hbits = 1;
   CellView cv;
 };
 
 template <class T>
 void free_vec(std::vector<T>& v) {
   std::vector<T>().swap(v);
+}
+
+// EF_POISSON_PROFILE=1: resident and peak memory after each level's solve (stderr).
+inline void profile_memory(const char* what, int l) {
+  static const bool on = std::getenv("EF_POISSON_PROFILE") != nullptr;
+  if (!on) return;
+  long rss = 0, hwm = 0;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f)) {
+      if (!std::strncmp(line, "VmRSS:", 6)) rss = std::atol(line + 6);
+      if (!std::strncmp(line, "VmHWM:", 6)) hwm = std::atol(line + 6);
+    }
+    std::fclose(f);
+  }
+  std::fprintf(stderr, "  [solve L%d] %-10s rss %ld MB  peak %ld MB\n", l, what, rss >> 10, hwm >> 10);
 }
 
 inline double now() {
@@ -387,9 +405,6 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     DevLevel& d = dl[l];
     d.cell_key.set(L.cell_key);
     d.node_key.set(L.node_key);
-    d.hkeys.set(L.node_hash.keys);
-    d.hvals.set(L.node_hash.vals);
-    d.hbits = L.node_hash.bits;
     d.corner.set(L.cell_corner);
     d.sbeg.set(L.cell_sbeg);
     d.send.set(L.cell_send);
@@ -423,6 +438,7 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
   }
   synchronize();
   t_splat += now() - t0;
+  profile_memory("rhs", Lmax);
 
   Reducer red;
   Buffer<double> Uprev, Cprev, Dprev;
@@ -433,7 +449,7 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     t0 = now();
     // Allocation order keeps the peak low on the finest (largest) level: C is dropped there once b
     // is built, b once the residual is, the density field is made after the CG vectors are gone.
-    Buffer<double> U(nn), C(3 * nn), b(nn), diag(nn), Ap(nn);
+    Buffer<double> U(nn), C(3 * nn), b(nn);
     if (l == 0) {
       for_each(nn, FillOp{U.data(), 0.0});
       for_each(3 * nn, AddOp{C.data(), d.vsplat.ptr});
@@ -444,6 +460,8 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     }
     Cprev = Buffer<double>();
     Uprev = Buffer<double>();
+    free_vec(L.vsplat);  // now in C
+    d.vsplat = Mirror<double>();
     // Screening matrices where the cells hold many samples on average.
     Buffer<double> Mbuf;
     d.cv.M = nullptr;
@@ -454,18 +472,21 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     }
     // b = G C + bfine ; diag ; r = b - A U (free nodes)
     for_each(nn, FillOp{b.data(), 0.0});
-    for_each(nn, FillOp{diag.data(), 0.0});
-    for_each(nn, FillOp{Ap.data(), 0.0});
     {
       const double* Cp = C.data();
       double* bp = b.data();
-      double* dp = diag.data();
-      double* ap = Ap.data();
-      const double* up = U.data();
       colour_pass(L, [&](int64_t off) { return GradOp{d.cv, off, Cp, bp}; });
       for_each(nn, AddOp{bp, d.bfine.data()});
       d.bfine = Buffer<double>();
       if (l == Lmax) C = Buffer<double>();
+    }
+    Buffer<double> diag(nn), Ap(nn);
+    for_each(nn, FillOp{diag.data(), 0.0});
+    for_each(nn, FillOp{Ap.data(), 0.0});
+    {
+      double* dp = diag.data();
+      double* ap = Ap.data();
+      const double* up = U.data();
       colour_pass(L, [&](int64_t off) { return DiagOp{d.cv, off, dp}; });
       colour_pass(L, [&](int64_t off) { return ApplyOp{d.cv, off, up, ap}; });
     }
@@ -505,6 +526,7 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     }
     synchronize();
     t_solve += now() - t0;
+    profile_memory("cg", l);
     r = Buffer<double>();
     z = Buffer<double>();
     p = Buffer<double>();
