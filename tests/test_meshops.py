@@ -219,8 +219,8 @@ def test_decimate_retries_with_lower_aggression_when_a_collapse_pinches(monkeypa
     monkeypatch.setattr(fs, "simplify", fake)
     m = sphere_mesh(4)
     out = meshops.decimate(m, 500, backend="fast_simplification")
-    assert calls == [7.0, 3.0]
-    assert out.is_manifold() and out.is_watertight() and out.n_faces < m.n_faces // 4   # agg 3 may stop short
+    assert calls[:2] == [7.0, 3.0]
+    assert out.is_manifold() and out.is_watertight() and out.n_faces <= 550
     calls.clear()
     pinched = meshops.decimate(m, 500, backend="fast_simplification", keep_manifold=False)
     assert calls == [7.0] and not pinched.is_manifold()
