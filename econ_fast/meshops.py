@@ -79,6 +79,18 @@ def _decimate_fs(mesh: Mesh, face_count: int, aggression: float, preserve_border
         return first
     fallbacks = [lambda: fs(3.0)] if aggression > 3.0 else []
     if not preserve_border and _have("open3d"):
+        def two_stage():
+            # fast-simplification to twice the target (the pinches measured came in the last
+            # collapses), then Open3D's careful quadric decimation on the smaller mesh: 0.7 s
+            # instead of 3.9 s for Open3D alone on a 458k-face body.
+            with _FS_LOCK:
+                v, f = fast_simplification.simplify(pts, mesh.faces, target_count=2 * face_count, agg=3.0,
+                                                    preserve_border=False)
+            if not _ok(v, f):
+                return v, f
+            return _decimate_o3d(Mesh(np.asarray(v, np.float64), np.asarray(f, np.int64)), face_count)
+
+        fallbacks.append(two_stage)
         fallbacks.append(lambda: _decimate_o3d(mesh, face_count))
     for make in fallbacks:
         v, f = make()
@@ -113,8 +125,9 @@ def decimate(mesh: Mesh, face_count: int, *, backend: str = "auto", aggression: 
     keep_manifold: fast-simplification only. Its collapses can pinch a surface (edges shared by 4
         faces): measured on Poisson bodies from both our Poisson and Open3D's, e.g. 408k -> 50k faces
         at ``agg`` 7, or 25k -> 3k faces at every ``agg`` from 7 to 3. When the result is not
-        edge-manifold and consistently wound but the input is, decimate again at ``agg`` 3, then
-        with Open3D's quadric decimation (when installed; it kept those cases manifold), and return
+        edge-manifold and consistently wound but the input is, decimate again at ``agg`` 3, then in
+        two stages (fast-simplification to twice ``face_count``, Open3D's quadric decimation from
+        there), then with Open3D alone (when installed; it kept those cases manifold), and return
         the first manifold result within 10% of ``face_count``; if none is, the first result.
 
     The result may miss the target by a few faces (each collapse removes two, and a collapse that
