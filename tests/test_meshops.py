@@ -224,3 +224,25 @@ def test_decimate_retries_with_lower_aggression_when_a_collapse_pinches(monkeypa
     calls.clear()
     pinched = meshops.decimate(m, 500, backend="fast_simplification", keep_manifold=False)
     assert calls == [7.0] and not pinched.is_manifold()
+
+
+def test_decimate_fallbacks_when_the_target_is_more_than_half_the_faces(monkeypatch):
+    # Regression: the two-stage fallback asked fast-simplification for 2x the target, which it
+    # refuses when that is not below the face count ("target_count must be less than ...").
+    fs = pytest.importorskip("fast_simplification")
+    pytest.importorskip("open3d")
+    real = fs.simplify
+
+    def pinched(points, faces, target_count, agg, preserve_border):
+        if target_count >= len(faces):
+            raise ValueError("``target_count`` must be less than the number of faces")
+        v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, -1, 0], [0, 0, -1]], float)
+        f = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3],
+                      [0, 1, 4], [0, 5, 1], [0, 4, 5], [1, 5, 4]])
+        return v, f
+
+    monkeypatch.setattr(fs, "simplify", pinched)
+    m = sphere_mesh(3)                                  # 1280 faces; 2 x 1000 > 1280
+    out = meshops.decimate(m, 1000, backend="fast_simplification")
+    assert out.is_manifold() and out.is_watertight() and out.n_faces <= 1100
+    monkeypatch.setattr(fs, "simplify", real)
