@@ -485,10 +485,17 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
 
   bvh.tri.resize((size_t)F * kTriStride);
   bvh.slot_face.resize((size_t)F);
-  for (int64_t s = 0; s < F; ++s) {
+  // Per-slot triangle data (independent per slot: parallel, order-independent).
+  struct SlotOp {
+    const Prim* prims;
+    const float* V_;
+    const int32_t* faces;
+    int32_t* slot_face;
+    float* tri;
+    void operator()(int64_t s) const {
     const int32_t f = prims[(size_t)s].idx;
-    bvh.slot_face[(size_t)s] = f;
-    float* t = &bvh.tri[(size_t)s * kTriStride];
+    slot_face[(size_t)s] = f;
+    float* t = tri + (size_t)s * kTriStride;
     for (int j = 0; j < 3; ++j) std::memcpy(t + j * 3, V_ + (int64_t)faces[f * 3 + j] * 3, 12);
     double ab[3], ac[3];
     for (int k = 0; k < 3; ++k) {
@@ -515,7 +522,9 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
     } else if (!well) {
       t[9] = kSlotThin;
     }
-  }
+    }
+  };
+  cpu::for_each(F, SlotOp{prims.data(), V_, faces, bvh.slot_face.data(), bvh.tri.data()});
   {
     float mx = 0.0f;
     for (int64_t i = 0; i < V * 3; ++i) mx = std::max(mx, std::fabs(V_[i]));
