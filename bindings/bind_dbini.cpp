@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "../csrc/core/error.h"
+#include "progress.h"
 #include "../dbini/dbini.h"
 #include "array.h"
 
@@ -114,22 +115,7 @@ void bind_dbini(py::module_& m) {
          py::object progress) {
         Frame f = import_frame(normals, prior, mask, out);
         std::exception_ptr cb_error;
-        ef::dbini::Progress cb;
-        if (!progress.is_none()) {
-          cb = [&](int it, double e, int cg) -> bool {
-            py::gil_scoped_acquire gil;
-            try {
-              py::object r = progress(it, e, cg);
-              if (r.is_none()) return true;
-              const int truth = PyObject_IsTrue(r.ptr());  // Python truthiness: False, 0 stop
-              if (truth < 0) throw py::error_already_set();
-              return truth != 0;
-            } catch (...) {
-              cb_error = std::current_exception();
-              return false;
-            }
-          };
-        }
+        ef::dbini::Progress cb = ef::bindings::progress_callback<int, double, int>(progress, &cb_error);
         ef::dbini::Report rep;
         {
           py::gil_scoped_release release;

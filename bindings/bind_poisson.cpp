@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "../csrc/core/error.h"
+#include "progress.h"
 #include "../poisson/poisson.h"
 
 namespace py = pybind11;
@@ -60,22 +61,7 @@ void bind_poisson(py::module_& m) {
         p.debug = debug;
         p.cuda = cuda;
         std::exception_ptr cb_error;
-        ef::poisson::Progress cb;
-        if (!progress.is_none()) {
-          cb = [&](int level, int64_t nodes) -> bool {
-            py::gil_scoped_acquire gil;
-            try {
-              py::object r = progress(level, nodes);
-              if (r.is_none()) return true;
-              const int truth = PyObject_IsTrue(r.ptr());
-              if (truth < 0) throw py::error_already_set();
-              return truth != 0;
-            } catch (...) {
-              cb_error = std::current_exception();
-              return false;
-            }
-          };
-        }
+        ef::poisson::Progress cb = ef::bindings::progress_callback<int, int64_t>(progress, &cb_error);
         ef::poisson::Result r;
         try {
           py::gil_scoped_release release;
