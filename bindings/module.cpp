@@ -13,6 +13,7 @@ namespace py = pybind11;
 void bind_dbini(py::module_& m);
 void bind_meshquery(py::module_& m);
 void bind_poisson(py::module_& m);
+void bind_mesh(py::module_& m);
 
 #ifndef EF_VERSION
 #define EF_VERSION "0.0.0"
@@ -63,4 +64,5 @@ PYBIND11_MODULE(_native, m) {
   bind_dbini(m);
   bind_meshquery(m);
   bind_poisson(m);
+  bind_mesh(m);
 }

