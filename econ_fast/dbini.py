@@ -32,6 +32,7 @@ import numpy as np
 
 from . import _native
 from ._arrays import Namespace, as_host_array, namespace_of
+from ._checks import number
 
 __all__ = ["solve", "solve_batch", "depth_to_mesh", "DbiniResult", "SOLVERS"]
 
@@ -80,21 +81,7 @@ class DbiniResult:
 def _params(*, k, lambda_depth, lambda_boundary, max_iter, tol, cg_max_iter, cg_tol, solver, K,
             depth_scale, pin_boundary_weights, mg_smooth=1):
     def num(name, v, lo=None, lo_open=False, integer=False):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-        if not np.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {v}")
-        if integer:
-            if float(v) != int(v):
-                raise ValueError(f"{name} must be a whole number, got {v}")
-            v = int(v)
-            if v > 2**31 - 1:
-                raise ValueError(f"{name} must be at most {2**31 - 1}, got {v}")
-        else:
-            v = float(v)
-        if lo is not None and (v <= lo if lo_open else v < lo):
-            raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v}")
-        return v
+        return number(name, v, lo, lo_open, integer=integer, int_max=2**31 - 1)
 
     p = _native.DbiniParams()
     p.k = num("k", k, 0)

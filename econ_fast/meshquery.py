@@ -51,6 +51,7 @@ import numpy as np
 
 from . import _native
 from ._arrays import Namespace, as_host_array, namespace_of
+from ._checks import number
 
 __all__ = [
     "MeshQuery",
@@ -120,14 +121,7 @@ def _wrap(ns: Namespace, x, lead, tail=()):
 
 
 def _number(name, v, lo=None, lo_open=False, allow_inf=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-    v = float(v)
-    if math.isnan(v) or (not allow_inf and math.isinf(v)):
-        raise ValueError(f"{name} must be {'a number' if allow_inf else 'finite'}, got {v}")
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v}")
-    return v
+    return number(name, v, lo, lo_open, allow_inf=allow_inf)
 
 
 # ------------------------------------------------------------------------------------ results

@@ -46,6 +46,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ._checks import number
 from .mesh import Mesh, MeshPair, unique_ints
 
 __all__ = ["PipelineConfig", "PipelineResult", "reconstruct", "render_body", "subdivide", "hand_faces",
@@ -117,15 +118,7 @@ class PipelineConfig:
 
     def __post_init__(self):
         def num(name, lo=None, lo_open=False, integer=False):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-                raise TypeError(f"config.{name} must be a number, got {type(v).__name__}")
-            if not np.isfinite(v):
-                raise ValueError(f"config.{name} must be finite, got {v}")
-            if integer and float(v) != int(v):
-                raise ValueError(f"config.{name} must be a whole number, got {v}")
-            if lo is not None and (v <= lo if lo_open else v < lo):
-                raise ValueError(f"config.{name} must be {'>' if lo_open else '>='} {lo}, got {v}")
+            number(f"config.{name}", getattr(self, name), lo, lo_open, integer=integer)
 
         for name in ("k", "lambda_depth", "lambda_boundary", "tol", "thickness", "hand_thres", "side_thres"):
             num(name, 0)
