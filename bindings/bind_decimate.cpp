@@ -30,7 +30,7 @@ void bind_decimate(py::module_& m) {
   m.def(
       "decimate",
       [](F64 vertices, I32 faces, int64_t face_count, bool preserve_border, double border_weight,
-         double min_normal_cos, double min_quality, int queue_bits, bool queue_sort) {
+         double min_normal_cos, double min_quality, int queue_bits) {
         if (vertices.ndim() != 2 || vertices.shape(1) != 3)
           throw ef::ValueError("vertices must have shape (V, 3)");
         if (faces.ndim() != 2 || faces.shape(1) != 3) throw ef::ValueError("faces must have shape (F, 3)");
@@ -41,7 +41,6 @@ void bind_decimate(py::module_& m) {
         p.min_normal_cos = min_normal_cos;
         p.min_quality = min_quality;
         p.queue_bits = queue_bits;
-        p.queue_sort = queue_sort;
         ef::decimate::Result r;
         {
           py::gil_scoped_release release;
@@ -57,16 +56,18 @@ void bind_decimate(py::module_& m) {
         st["rejected_link"] = s.rejected_link;
         st["rejected_geometry"] = s.rejected_geometry;
         st["stale"] = s.stale;
+        st["requeued"] = s.requeued;
         st["passes"] = s.passes;
         st["frozen_vertices"] = s.frozen_vertices;
         st["dropped_faces"] = s.dropped_faces;
         st["seconds_setup"] = s.seconds_setup;
+        st["seconds_fill"] = s.seconds_fill;
         st["seconds_collapse"] = s.seconds_collapse;
         st["seconds_output"] = s.seconds_output;
         d["stats"] = st;
         return d;
       },
       py::arg("vertices"), py::arg("faces"), py::arg("face_count"), py::arg("preserve_border") = false,
-      py::arg("border_weight") = 1.0, py::arg("min_normal_cos") = 0.2, py::arg("min_quality") = 0.02, py::arg("queue_bits") = 8, py::arg("queue_sort") = false,
+      py::arg("border_weight") = 1.0, py::arg("min_normal_cos") = 0.2, py::arg("min_quality") = 0.02, py::arg("queue_bits") = 0,
       "Low-level quadric edge-collapse decimation; use econ_fast.meshops.decimate instead.");
 }
