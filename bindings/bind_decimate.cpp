@@ -30,7 +30,7 @@ void bind_decimate(py::module_& m) {
   m.def(
       "decimate",
       [](F64 vertices, I32 faces, int64_t face_count, bool preserve_border, double border_weight,
-         double min_normal_cos, double min_quality, int queue_bits) {
+         double min_normal_cos, double min_quality, int queue_bits, double area_floor) {
         if (vertices.ndim() != 2 || vertices.shape(1) != 3)
           throw ef::ValueError("vertices must have shape (V, 3)");
         if (faces.ndim() != 2 || faces.shape(1) != 3) throw ef::ValueError("faces must have shape (F, 3)");
@@ -41,6 +41,7 @@ void bind_decimate(py::module_& m) {
         p.min_normal_cos = min_normal_cos;
         p.min_quality = min_quality;
         p.queue_bits = queue_bits;
+        p.area_floor = area_floor;
         ef::decimate::Result r;
         {
           py::gil_scoped_release release;
@@ -68,6 +69,6 @@ void bind_decimate(py::module_& m) {
         return d;
       },
       py::arg("vertices"), py::arg("faces"), py::arg("face_count"), py::arg("preserve_border") = false,
-      py::arg("border_weight") = 1.0, py::arg("min_normal_cos") = 0.2, py::arg("min_quality") = 0.02, py::arg("queue_bits") = 0,
+      py::arg("border_weight") = 1.0, py::arg("min_normal_cos") = 0.2, py::arg("min_quality") = 0.02, py::arg("queue_bits") = 0, py::arg("area_floor") = 0.5,
       "Low-level quadric edge-collapse decimation; use econ_fast.meshops.decimate instead.");
 }

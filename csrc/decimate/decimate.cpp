@@ -401,7 +401,18 @@ class Decimator {
   void setup() {
     const size_t nslots = refs_.size() + (size_t)nv_;
     slot_b_.assign(nslots, kGone);
-    // the area-weighted planes of the faces (Garland & Heckbert section 5), one pass over faces
+    double area_sum = 0;
+    for (int64_t f = 0; f < nf_; ++f) {
+      const int32_t* t = &tri_[3 * f];
+      const Vec3 p0 = vx_[t[0]].p;
+      area_sum += 0.5 * std::sqrt(norm2(cross(vx_[t[1]].p - p0, vx_[t[2]].p - p0)));
+    }
+    // The area-weighted planes of the faces (Garland & Heckbert section 5), one pass over faces. A
+    // face weighs at least area_floor x the mean face area: with plain area weights, slivers and
+    // the small faces of small features (the tips of thin protrusions) count for almost nothing
+    // and are cut first, which raised the Hausdorff distance by up to 70% on our Poisson bodies
+    // (0.5 measured: Hausdorff back to fast-simplification's, mean distance +2%).
+    const double floor_w = prm_.area_floor * area_sum / (double)std::max<int64_t>(nf_, 1);
     for (int64_t f = 0; f < nf_; ++f) {
       const int32_t* t = &tri_[3 * f];
       const Vec3 p0 = vx_[t[0]].p;
@@ -410,7 +421,7 @@ class Decimator {
       if (!(len > 0)) continue;
       Quadric q;
       const Vec3 u = (1.0 / len) * n;
-      q.add_plane(u, -dot(u, p0), 0.5 * len);
+      q.add_plane(u, -dot(u, p0), std::max(0.5 * len, floor_w));
       for (int k = 0; k < 3; ++k) vx_[t[k]].q += q;
     }
     cpu::for_each(nv_, [this](int64_t v) {
@@ -731,8 +742,9 @@ Result decimate(const double* vertices, int64_t nv, const int32_t* faces, int64_
   EF_CHECK(nf < (int64_t)(std::numeric_limits<uint32_t>::max() / 4), "decimate: too many faces (", nf, ")");
   EF_CHECK(params.target_faces >= 0, "face_count must be >= 0, got ", params.target_faces);
   EF_CHECK(std::isfinite(params.min_normal_cos) && std::isfinite(params.min_quality) &&
-               std::isfinite(params.border_weight) && params.border_weight >= 0,
-           "decimate: thresholds must be finite (border_weight >= 0)");
+               std::isfinite(params.border_weight) && params.border_weight >= 0 &&
+               std::isfinite(params.area_floor) && params.area_floor >= 0,
+           "decimate: thresholds must be finite (border_weight, area_floor >= 0)");
   EF_CHECK(params.queue_bits >= 0 && params.queue_bits <= 8, "queue_bits must be in [0, 8], got ", params.queue_bits);
   for (int64_t i = 0; i < 3 * nv; ++i)
     EF_CHECK(std::isfinite(vertices[i]), "vertices must be finite: vertex ", i / 3, " is not");

@@ -22,6 +22,7 @@ namespace decimate {
 struct Params {
   int64_t target_faces = 0;       // stop when at most this many faces remain
   bool preserve_border = false;   // never move or remove a vertex on an open border
+  double area_floor = 0.5;        // a face plane weighs max(area, area_floor x mean face area)
   double border_weight = 1.0;     // weight of the border-constraint planes (x squared edge length)
   double min_normal_cos = 0.2;    // refuse a collapse turning a face normal by more than acos(this)
   double min_quality = 0.02;      // refuse a collapse making a face worse than this (and worse
