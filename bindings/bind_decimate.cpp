@@ -59,6 +59,7 @@ void bind_decimate(py::module_& m) {
         st["stale"] = s.stale;
         st["requeued"] = s.requeued;
         st["passes"] = s.passes;
+        st["relaxed"] = s.relaxed;
         st["frozen_vertices"] = s.frozen_vertices;
         st["dropped_faces"] = s.dropped_faces;
         st["seconds_setup"] = s.seconds_setup;

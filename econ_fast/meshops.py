@@ -180,7 +180,9 @@ def decimate(mesh: Mesh, face_count: int, *, backend: str = "auto", aggression: 
     Native backend: every collapse is checked with the link condition (Dey, Edelsbrunner, Guha and
     Nekhayev 1999), so an edge-manifold, vertex-manifold, consistently wound input keeps all three
     properties, its topology (a closed mesh stays closed, genus kept) and its orientation; a
-    collapse that would turn a face normal by more than ~78 degrees or make a sliver is refused.
+    collapse that would turn a face normal by more than ~78 degrees or make a sliver is refused
+    (when that leaves no candidate before the target, the sliver test is dropped, then normals may
+    turn by up to 90 degrees; a flip never).
     Deterministic (same input, same output, any thread count). Non-manifold input does not fail:
     vertices on edges with more than two faces, or whose faces form several fans, are left as they
     are (no edge touching them collapses), so the target may then not be reached; faces with a

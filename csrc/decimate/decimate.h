@@ -38,6 +38,7 @@ struct Stats {
   int64_t stale = 0;              // queue entries of removed vertices
   int64_t requeued = 0;           // queue entries whose cost grew since (lazy re-evaluation)
   int64_t passes = 0;             // queue refills (1 + the times the queue ran dry early)
+  int64_t relaxed = 0;            // geometric tests relaxed after a pass without a collapse
   int64_t frozen_vertices = 0;    // non-manifold input vertices (left as they are)
   int64_t dropped_faces = 0;      // input faces with a repeated vertex index (removed)
   double seconds_setup = 0, seconds_fill = 0, seconds_collapse = 0, seconds_output = 0;
