@@ -679,7 +679,8 @@ class Decimator {
       }
       const CostQueue::Item e = queue_.pop();
       // the records of an entry a few places ahead: their loads overlap this collapse's work
-      if (const CostQueue::Item* n = queue_.ahead(8)) {
+      const CostQueue::Item* n = queue_.ahead(8);
+      if (n && modtime_[n->a] != kGone && modtime_[n->b] != kGone) {
         __builtin_prefetch(&vx_[n->a]);
         __builtin_prefetch(reinterpret_cast<const char*>(&vx_[n->a]) + 64);
         __builtin_prefetch(&vx_[n->b]);

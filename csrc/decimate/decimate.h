@@ -27,7 +27,7 @@ struct Params {
   double min_normal_cos = 0.2;    // refuse a collapse turning a face normal by more than acos(this)
   double min_quality = 0.02;      // refuse a collapse making a face worse than this (and worse
                                   // than it was); quality = 4 sqrt(3) area / sum of squared edges
-  int queue_bits = 0;              // cost resolution of the queue: 2^queue_bits buckets per
+  int queue_bits = 0;             // cost resolution of the queue: 2^queue_bits buckets per
                                   // octave, 0..8 (8: exact greedy order to 0.4%; 0: faster)
 };
 
@@ -55,9 +55,16 @@ struct Result {
 // indices and non-finite coordinates. Output: the referenced vertices of the decimated mesh, in
 // input order, and the surviving faces in input order.
 //
+// Stops at target_faces, or earlier when no collapse passes the checks: then the sliver test is
+// dropped, then normals may turn by up to 90 degrees (min_normal_cos 0), before giving up. A
+// closed component keeps at least a tetrahedron (the link condition refuses to fold it flat).
+//
 // Non-manifold input: a vertex with an edge shared by more than two faces, or whose faces form
 // more than one fan, is "frozen": no edge touching it is collapsed; the rest is decimated (and the
 // target may then not be reached). Faces with a repeated vertex index are dropped.
+//
+// Deterministic: the setup runs on the CPU thread pool (per vertex, order-independent), the
+// collapses sequentially; the result does not depend on the thread count.
 Result decimate(const double* vertices, int64_t nv, const int32_t* faces, int64_t nf, const Params& params);
 
 }  // namespace decimate
