@@ -421,3 +421,27 @@ def test_native_layer_checks_too():
     r = _native.decimate(v, f, 10)
     assert r["faces"].shape[1] == 3 and r["source"].shape == (len(r["vertices"]),)
     assert np.all(np.diff(r["source"]) > 0) and r["source"].max() < len(v)   # input order kept
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_and_broken_meshes_never_crash(seed):
+    # random faces over few vertices (non-manifold everywhere), a sphere with random holes and
+    # flipped faces, a triangle soup: valid output, no crash, manifold where the input was.
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(60, 3))
+    f = rng.integers(0, 60, size=(400, 3))
+    out = native(Mesh(v, f), 50)
+    assert out.faces.min(initial=0) >= 0 and out.faces.max(initial=-1) < out.n_vertices
+    assert topology(out)["degenerate"] == 0
+    sv, sf = meshcases.icosphere(3)
+    keep = rng.random(len(sf)) > 0.1
+    sf = sf[keep].copy()
+    flip = rng.random(len(sf)) < 0.05
+    sf[flip] = sf[flip][:, ::-1]
+    holes = Mesh(sv, sf)
+    out = native(holes, 200)
+    t = topology(out)
+    assert t["degenerate"] == 0 and t["edge_manifold"] and out.n_faces < holes.n_faces
+    soup = Mesh(*meshcases.triangle_soup(50, seed))
+    out = native(soup, 10)
+    assert out.n_faces == 50                                            # lone triangles are kept
