@@ -11,6 +11,7 @@
 namespace py = pybind11;
 
 void bind_dbini(py::module_& m);
+void bind_decimate(py::module_& m);
 void bind_meshquery(py::module_& m);
 void bind_poisson(py::module_& m);
 void bind_mesh(py::module_& m);
@@ -62,6 +63,7 @@ PYBIND11_MODULE(_native, m) {
   });
 
   bind_dbini(m);
+  bind_decimate(m);
   bind_meshquery(m);
   bind_poisson(m);
   bind_mesh(m);

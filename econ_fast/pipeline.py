@@ -81,10 +81,12 @@ class PipelineConfig:
     ECON inherits).
 
     Cleaning [4.4]: ``keep_largest`` (True), ``decimate`` (True), ``face_count`` (50,000),
-    ``decimate_aggression`` (3, fast-simplification's ``agg``; ECON gets 7 through trimesh. On our
-    512 px Poisson bodies 7 pinched the surface (non-manifold edges) and
-    :func:`econ_fast.meshops.decimate` then had to redo it, 0.71 s instead of 0.3 s; 3 kept them
-    manifold at the same speed, and the same fallbacks apply when it does not).
+    ``decimate_backend`` ("auto": our native quadric decimation, which keeps a closed manifold mesh
+    closed and manifold, when the build has it, else fast-simplification, else Open3D; or
+    "native", "fast_simplification", "open3d": :func:`econ_fast.meshops.decimate`),
+    ``decimate_aggression`` (3; fast-simplification's ``agg``, used by that backend only. ECON gets
+    7 through trimesh; on our 512 px Poisson bodies 7 pinched the surface (non-manifold edges) more
+    often than 3, and each pinch makes :func:`econ_fast.meshops.decimate` redo the work).
     """
 
     k: float = 4.0
@@ -114,6 +116,7 @@ class PipelineConfig:
     keep_largest: bool = True
     decimate: bool = True
     face_count: int = 50000
+    decimate_backend: str = "auto"
     decimate_aggression: float = 3.0
 
     def __post_init__(self):
@@ -139,6 +142,11 @@ class PipelineConfig:
                      "keep_largest", "decimate"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"config.{name} must be True or False, got {getattr(self, name)!r}")
+        from .meshops import DECIMATE_BACKENDS
+
+        if self.decimate_backend not in DECIMATE_BACKENDS:
+            raise ValueError(f"config.decimate_backend must be one of {DECIMATE_BACKENDS}, "
+                             f"got {self.decimate_backend!r}")
         if self.solver not in ("fast", "jacobi"):
             raise ValueError(f"config.solver must be 'fast' or 'jacobi', got {self.solver!r}")
 
@@ -241,11 +249,11 @@ def _keep_largest(mesh: Mesh):
     return keep_largest(mesh), "econ_fast.meshops"
 
 
-def _decimate(mesh: Mesh, face_count: int, aggression: float):
-    """Quadric edge-collapse decimation to about ``face_count`` faces (fast-simplification, or
-    Open3D when it is missing: :func:`econ_fast.meshops.decimate`)."""
+def _decimate(mesh: Mesh, face_count: int, aggression: float, backend: str = "auto"):
+    """Quadric edge-collapse decimation to about ``face_count`` faces (:func:`econ_fast.meshops.decimate`:
+    "auto" is the native decimator when this build has it, else fast-simplification, else Open3D)."""
     from .meshops import decimate
-    return decimate(mesh, int(face_count), aggression=float(aggression)), "econ_fast.meshops"
+    return decimate(mesh, int(face_count), backend=backend, aggression=float(aggression)), "econ_fast.meshops"
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,7 +416,8 @@ def close_surface(parts, config: PipelineConfig = PipelineConfig(), *, timings=N
     timings["largest component"] = time.perf_counter() - t0
     t0 = stage(7)
     if cfg.decimate and cfg.poisson and mesh.n_faces > cfg.face_count:
-        mesh, backends["decimate"] = _decimate(mesh, int(cfg.face_count), cfg.decimate_aggression)
+        mesh, backends["decimate"] = _decimate(mesh, int(cfg.face_count), cfg.decimate_aggression,
+                                               cfg.decimate_backend)
     iters["final_faces"] = mesh.n_faces
     iters["final_vertices"] = mesh.n_vertices
     timings["decimate"] = time.perf_counter() - t0

@@ -11,6 +11,8 @@ from econ_fast.mesh import Mesh
 from meshcases import icosphere
 
 BACKENDS = [
+    pytest.param("native", marks=pytest.mark.skipif(meshops._native_decimate() is None,
+                                                     reason="native module built without decimate")),
     pytest.param("fast_simplification", marks=pytest.mark.skipif(
         not meshops._have("fast_simplification"), reason="fast-simplification not installed")),
     pytest.param("open3d", marks=pytest.mark.skipif(not meshops._have("open3d"), reason="open3d not installed")),
@@ -168,8 +170,11 @@ def test_decimate_missing_library_names_the_package(monkeypatch):
     with pytest.raises(ImportError, match="fast-simplification"):
         meshops.decimate(m, 100, backend="fast_simplification")
     monkeypatch.setattr(meshops, "_have", lambda mod: False)
+    monkeypatch.setattr(meshops, "_native_decimate", lambda: None)
     with pytest.raises(ImportError, match="fast-simplification"):
         meshops.decimate(m, 100)
+    with pytest.raises(ImportError, match="native module"):
+        meshops.decimate(m, 100, backend="native")
     monkeypatch.setitem(sys.modules, "open3d", None)
     with pytest.raises(ImportError, match="'open3d'"):
         meshops.decimate(m, 100, backend="open3d")
