@@ -59,7 +59,8 @@ def _reference_dense(points, normals, res, D):
     t = np.clip(unit * R - q, 0, 1)
     phi = np.prod(np.where(bits[None, :, :] == 1, t[:, None, :], 1 - t[:, None, :]), axis=2)  # (N, 8)
     sc = np.stack([nid(q[:, 0] + b[0], q[:, 1] + b[1], q[:, 2] + b[2]) for b in bits], axis=1)
-    S = sp.coo_matrix(((alpha * phi[:, :, None] * phi[:, None, :]).ravel(),
+    # Screening at the finest level D weighs alpha * 2^D (poisson_impl.h).
+    S = sp.coo_matrix(((alpha * 2.0**D * phi[:, :, None] * phi[:, None, :]).ravel(),
                        (np.repeat(sc, 8, axis=1).ravel(), np.tile(sc, (1, 8)).ravel())), shape=(M**3, M**3)).tocsr()
     # Vector field: nodal values A_i n_i phi / h^3; right side b_a = integral V . grad phi_a.
     V = np.zeros((M**3, 3))
