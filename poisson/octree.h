@@ -30,6 +30,11 @@ namespace poisson {
 
 constexpr int kMaxDepth = 16;
 constexpr uint64_t kEmptyKey = ~uint64_t(0);
+// The normal splat's smoothing filter (a, 1 - 2a, a) per axis (build_levels in octree.cpp).
+constexpr double kSplatSmoothing = 0.25;
+// Samples with an opposite-facing sample (normals' dot product below this) within their area
+// ball are "thin" and splatted unsmoothed.
+constexpr double kThinDot = -0.5;
 
 EF_INLINE uint64_t spread3(uint64_t v) {  // bits of v (<= 21) to every third bit
   v &= 0x1fffff;
@@ -131,6 +136,7 @@ struct Samples {
   std::vector<uint64_t> key;   // Morton key at the finest level
   std::vector<int8_t> level;   // splat level
   std::vector<double> area;    // A_i
+  std::vector<uint8_t> thin;   // 1: an opposite-facing sample is near (see kThinDot)
 };
 
 struct Tree {

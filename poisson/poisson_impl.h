@@ -4,10 +4,10 @@
 //
 // Per level l, with trilinear hats phi_a of width h = 2^-l:
 //   stiffness   integral grad phi_a . grad phi_b  = h * Kref(a, b)      (per cell, 8x8)
-//   screening   alpha * sum_i w_i phi_a(p_i) phi_b(p_i)                  (samples of the cell)
+//   screening   alpha 2^l * sum_i w_i phi_a(p_i) phi_b(p_i)              (samples of the cell)
 //   right side  b_a = integral V . grad phi_a,  V = sum over levels s of the trilinear field of the
 //               samples splatted at level s (nodal values A_i n_i phi(p_i) / h_s^3, so that the
-//               integral of V is sum_i A_i n_i).
+//               integral of V is sum_i A_i n_i, then smoothed on the host: octree.cpp).
 // Kref (unit cube, corners at Hamming distance 0/1/2/3): 1/3, 0, -1/12, -1/12.
 // All operators are applied cell by cell, one parity colour at a time, so no two cells of a pass
 // write the same node: no atomics, and every node sums its cells in a fixed order (results do not
