@@ -41,7 +41,9 @@ How it works (details in ``poisson/octree.h`` and ``poisson/poisson_impl.h``):
   in the code, ambiguous faces always separate the inside corners) on a uniform virtual lattice
   whose level is the finest level at least a quarter of the samples were splatted at; only cells
   whose function can change sign are visited, and every lattice value is computed by one fixed rule
-  so neighbouring cells agree. The mesh is watertight, edge-manifold and consistently oriented
+  so neighbouring cells agree. A vertex sits where a quadratic through its edge's two values,
+  with end slopes in the ratio of chi's central differences there, crosses the iso-value (after
+  PoissonRecon's default non-linear fit; linear at the cube's side). The mesh is watertight, edge-manifold and consistently oriented
   (outward normals); where the surface would leave the bounding cube it is closed on the cube's
   side (lattice points on the side count as outside).
 
