@@ -29,7 +29,10 @@ How it works (details in ``poisson/octree.h`` and ``poisson/poisson_impl.h``):
 * Energy: integral |grad chi - V|^2 + alpha sum_i w_i chi(p_i)^2 with
   alpha = point_weight * (surface area) / (sum of weights), the screened paper's normalisation,
   times 2^l on level l (as PoissonRecon scales its point weights by depth: the Dirichlet energy of
-  chi's transition grows like 2^l, so point_weight keeps one meaning at every level);
+  chi's transition grows like 2^l, so point_weight keeps one meaning at every level), and each
+  sample's w_i in the screening adapted to its neighbourhood: up to 8x where the same-facing
+  samples around it lie on a plane to a small fraction of a cell (clean scans, ECON's sheets),
+  fading as they scatter along the normal (position noise), so noise is not fitted;
   the area of a sample is its share (by weight) of the disc of radius h_k/2 around it (h_k: the
   cell width of the level where its depth was estimated), shared with the samples in that ball
   whose normals face the same way: an isotropic density estimate (a per-cell share of ~h^2/1.5
@@ -233,7 +236,7 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
     frame = {"center": np.array(r["center"]), "width": r["width"]}
     if _debug:
         frame.update(levels=r["levels"], sample_area=r["sample_area"], sample_level=r["sample_level"],
-                     sample_thin=r["sample_thin"])
+                     sample_thin=r["sample_thin"], sample_screen=r["sample_screen"])
     return PoissonResult(mesh=Mesh(v, f), density=dens, iso_value=float(r["iso_value"]), timings=timings,
                          nodes=list(r["nodes"]), iterations=list(r["iterations"]),
                          finest_level=int(r["finest_level"]), alpha=float(r["alpha"]), frame=frame)

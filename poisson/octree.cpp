@@ -213,6 +213,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
   // The same search flags the samples of thin parts (an opposite-facing sample in the ball), which
   // the normal splat does not smooth (build_levels).
   s.thin.assign(n, 0);
+  s.dev.assign(n, 0.0);
   {
     const double* nrm_in = unit_normals;
     uint8_t* thin = s.thin.data();
@@ -229,7 +230,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
         lo[d] = std::max<int64_t>(0, a - 1);
         hi[d] = std::min<int64_t>(res - 1, a);
       }
-      double W = 0;
+      double W = 0, Dev = 0;
       for (int64_t z = lo[2]; z <= hi[2]; ++z)
         for (int64_t y = lo[1]; y <= hi[1]; ++y)
           for (int64_t x = lo[0]; x <= hi[0]; ++x) {
@@ -249,15 +250,33 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
                 continue;
               }
               W += s.w[j];
+              const double dn = ni[0] * dx + ni[1] * dy + ni[2] * dz;
+              Dev += s.w[j] * dn * dn;
             }
           }
       s.area[i] = W > 0 ? s.w[i] / W * (3.14159265358979323846 * r2) : 0.0;
+      s.dev[i] = W > 0 ? std::sqrt(0.5 * Dev / W) : 0.0;
     });
   }
   double sa = 0, sw = 0;
   for (int64_t i = 0; i < n; ++i) {
     sa += s.area[i];
     sw += s.w[i];
+  }
+  // Screening weight of a sample: its weight times kScreenBoost / (1 + (dev / (kScreenNoise h_s))^2),
+  // dev: the rms offset, along its normal, of the same-facing samples in its area ball (from
+  // their common plane: half the mean square offset from the sample), h_s: its splat level's cell
+  // width. Where the samples agree with a local plane to a small fraction of a cell (clean scans,
+  // ECON's depth-map sheets) their positions are trusted more than point_weight alone says; where
+  // they scatter by a good part of a cell (position noise) the screening fades, so the surface is
+  // not pulled onto the noise. Measured at 100k points (sphere d8, blob d9, sandwich d10, noisy
+  // d9), Chamfer 1e-4, plain -> adaptive: 0.632 -> 0.560, 0.486 -> 0.470, 4.910 -> 4.008,
+  // 11.536 -> 11.828 (PoissonRecon 0.700, 0.513, 4.242, 12.925). A uniform boost instead helps the
+  // first three and ruins the noisy case (4x: noisy 18.3).
+  s.ws.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = s.dev[i] * double(int64_t(1) << s.level[i]) / kScreenNoise;
+    s.ws[i] = s.w[i] * kScreenBoost / (1.0 + x * x);
   }
   t.alpha = sw > 0 ? point_weight * sa / sw : 0.0;
   // Memory estimate: a surface band of active cells is about 9 times the occupied cells; ~330

@@ -398,7 +398,7 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
   double t0 = now();
   Mirror<double> spos, sw;
   spos.set(t.s.pos);
-  sw.set(t.s.w);
+  sw.set(t.s.ws);
   std::vector<DevLevel> dl(Lmax + 1);
   for (int l = 0; l <= Lmax; ++l) {
     const Level& L = t.levels[l];

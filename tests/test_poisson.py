@@ -59,8 +59,10 @@ def _reference_dense(points, normals, res, D):
     t = np.clip(unit * R - q, 0, 1)
     phi = np.prod(np.where(bits[None, :, :] == 1, t[:, None, :], 1 - t[:, None, :]), axis=2)  # (N, 8)
     sc = np.stack([nid(q[:, 0] + b[0], q[:, 1] + b[1], q[:, 2] + b[2]) for b in bits], axis=1)
-    # Screening at the finest level D weighs alpha * 2^D (poisson_impl.h).
-    S = sp.coo_matrix(((alpha * 2.0**D * phi[:, :, None] * phi[:, None, :]).ravel(),
+    # Screening at the finest level D weighs alpha * 2^D (poisson_impl.h) times each sample's
+    # adaptive screening weight (octree.h), checked on its own in test_adaptive_screening_weights.
+    ws = np.asarray(fr["sample_screen"])
+    S = sp.coo_matrix(((alpha * 2.0**D * ws[:, None, None] * phi[:, :, None] * phi[:, None, :]).ravel(),
                        (np.repeat(sc, 8, axis=1).ravel(), np.tile(sc, (1, 8)).ravel())), shape=(M**3, M**3)).tocsr()
     # Vector field: nodal values A_i n_i phi / h^3; right side b_a = integral V . grad phi_a.
     # Samples not flagged thin are smoothed by (1/4, 1/2, 1/4) along x, y, z (a node at the side of
@@ -155,6 +157,32 @@ def test_sphere_radial_error_is_a_small_fraction_of_a_cell(depth, n):
         res1 = poisson.reconstruct(p, nr, depth=depth, _band=1)
         err1 = (np.linalg.norm(res1.vertices - c, axis=1) - 1.0) / cell
         assert err1.std() > 1.8 * err.std()
+
+
+def test_adaptive_screening_weights():
+    """Samples on an exact plane get kScreenBoost (8) times their weight; scattered along the normal
+    by half a splat cell their screening fades; never above 8x; proportional to the confidence."""
+    rng = np.random.default_rng(5)
+    n = 20000
+    xy = rng.uniform(-1, 1, size=(n, 2))
+    plane = np.c_[xy, np.zeros(n)]
+    nrm = np.tile([0.0, 0.0, 1.0], (n, 1))
+    conf = rng.uniform(0.5, 2.0, n)
+    # a second plane far below keeps the cube cubic without touching the first one's balls
+    p = np.r_[plane, plane - [0, 0, 1.5]]
+    nr = np.r_[nrm, -nrm]
+    c2 = np.r_[conf, conf]
+    r = poisson.reconstruct(p, nr, depth=7, confidence=c2, _debug=True)
+    ws = np.asarray(r.frame["sample_screen"])
+    np.testing.assert_allclose(ws, 8.0 * c2, rtol=1e-12)
+    lev = np.asarray(r.frame["sample_level"])
+    h = r.frame["width"] / 2.0 ** lev[:n]  # splat cell width, input units
+    noisy = p.copy()
+    noisy[:n, 2] += rng.normal(size=n) * 0.5 * h
+    rn = poisson.reconstruct(noisy, nr, depth=7, confidence=c2, _debug=True)
+    wsn = np.asarray(rn.frame["sample_screen"])[:n] / conf
+    assert np.all(wsn <= 8.0 + 1e-12)
+    assert np.median(wsn) < 2.0, np.median(wsn)
 
 
 def test_band_must_be_in_range():
