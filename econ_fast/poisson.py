@@ -30,7 +30,7 @@ How it works (details in ``poisson/octree.h`` and ``poisson/poisson_impl.h``):
   alpha = point_weight * (surface area) / (sum of weights), the screened paper's normalisation,
   times 2^l on level l (as PoissonRecon scales its point weights by depth: the Dirichlet energy of
   chi's transition grows like 2^l, so point_weight keeps one meaning at every level), and each
-  sample's w_i in the screening adapted to its neighbourhood: up to 8x where the same-facing
+  sample's w_i in the screening adapted to its neighbourhood: up to 5x where the same-facing
   samples around it lie on a plane to a small fraction of a cell (clean scans, ECON's sheets),
   fading as they scatter along the normal (position noise), so noise is not fitted;
   the area of a sample is its share (by weight) of the disc of radius h_k/2 around it (h_k: the

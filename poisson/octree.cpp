@@ -270,9 +270,11 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
   // ECON's depth-map sheets) their positions are trusted more than point_weight alone says; where
   // they scatter by a good part of a cell (position noise) the screening fades, so the surface is
   // not pulled onto the noise. Measured at 100k points (sphere d8, blob d9, sandwich d10, noisy
-  // d9), Chamfer 1e-4, plain -> adaptive: 0.632 -> 0.560, 0.486 -> 0.470, 4.910 -> 4.008,
-  // 11.536 -> 11.828 (PoissonRecon 0.700, 0.513, 4.242, 12.925). A uniform boost instead helps the
-  // first three and ruins the noisy case (4x: noisy 18.3).
+  // d9), Chamfer 1e-4, plain -> adaptive: 0.632 -> 0.549, 0.486 -> 0.453, 4.910 -> 4.077,
+  // 11.536 -> 12.189 (PoissonRecon 0.700, 0.513, 4.242, 12.925). A uniform boost instead helps the
+  // first three and ruins the noisy case (4x: noisy 18.3). The constants: 8 and 0.2 gave the
+  // sandwich 4.008 but the blob at 300k points depth 8 (samples far denser than the cells)
+  // 0.357 against PoissonRecon's 0.351; 5 and 0.3 give 0.329 there.
   s.ws.resize(n);
   for (int64_t i = 0; i < n; ++i) {
     const double x = s.dev[i] * double(int64_t(1) << s.level[i]) / kScreenNoise;

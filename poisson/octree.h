@@ -38,8 +38,8 @@ constexpr double kThinDot = -0.5;
 // Adaptive screening (prepare_samples in octree.cpp): at most kScreenBoost times the weight where
 // the samples lie on a local plane, fading as their scatter along the normal reaches
 // kScreenNoise of a cell of their splat level.
-constexpr double kScreenBoost = 8.0;
-constexpr double kScreenNoise = 0.2;
+constexpr double kScreenBoost = 5.0;
+constexpr double kScreenNoise = 0.3;
 
 EF_INLINE uint64_t spread3(uint64_t v) {  // bits of v (<= 21) to every third bit
   v &= 0x1fffff;
