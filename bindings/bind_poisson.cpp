@@ -96,6 +96,8 @@ void bind_poisson(py::module_& m) {
           d["levels"] = levels;
           d["sample_area"] = to_array(r.sample_area, {(py::ssize_t)r.sample_area.size()});
           d["sample_level"] = to_array(r.sample_level, {(py::ssize_t)r.sample_level.size()});
+          d["sample_thin"] = to_array(r.sample_thin, {(py::ssize_t)r.sample_thin.size()});
+          d["sample_screen"] = to_array(r.sample_screen, {(py::ssize_t)r.sample_screen.size()});
         }
         return d;
       },

@@ -20,10 +20,19 @@ How it works (details in ``poisson/octree.h`` and ``poisson/poisson_impl.h``):
   the finest level whose cell holds at least 8 * ``samples_per_node`` samples (count c), the depth
   is that level + log4(c / samples_per_node) (a surface has 4x fewer samples per cell one level
   finer); the sample is splatted (its normal spread trilinearly into its cell's corners) at the
-  ceiling of that depth, capped at ``depth``. Sparse regions get a smoother field and a shallower
-  hierarchy; on the inputs measured the output resolution matches Open3D's at the same settings.
+  ceiling of that depth, capped at ``depth``, and each level's field is then smoothed by
+  (1/4, 1/2, 1/4) along each axis (a kernel about as wide as PoissonRecon's quadratic B-spline
+  splat; it averages out the random-sampling wobble), except for the samples of thin parts (an
+  opposite-facing sample within the area ball below), which are added unsmoothed. Sparse regions
+  get a smoother field and a shallower hierarchy; on the inputs measured the output resolution
+  matches Open3D's at the same settings.
 * Energy: integral |grad chi - V|^2 + alpha sum_i w_i chi(p_i)^2 with
-  alpha = point_weight * (surface area) / (sum of weights), the screened paper's normalisation;
+  alpha = point_weight * (surface area) / (sum of weights), the screened paper's normalisation,
+  times 2^l on level l (as PoissonRecon scales its point weights by depth: the Dirichlet energy of
+  chi's transition grows like 2^l, so point_weight keeps one meaning at every level), and each
+  sample's w_i in the screening adapted to its neighbourhood: up to 5x where the same-facing
+  samples around it lie on a plane to a small fraction of a cell (clean scans, ECON's sheets),
+  fading as they scatter along the normal (position noise), so noise is not fitted;
   the area of a sample is its share (by weight) of the disc of radius h_k/2 around it (h_k: the
   cell width of the level where its depth was estimated), shared with the samples in that ball
   whose normals face the same way: an isotropic density estimate (a per-cell share of ~h^2/1.5
@@ -35,7 +44,9 @@ How it works (details in ``poisson/octree.h`` and ``poisson/poisson_impl.h``):
   in the code, ambiguous faces always separate the inside corners) on a uniform virtual lattice
   whose level is the finest level at least a quarter of the samples were splatted at; only cells
   whose function can change sign are visited, and every lattice value is computed by one fixed rule
-  so neighbouring cells agree. The mesh is watertight, edge-manifold and consistently oriented
+  so neighbouring cells agree. A vertex sits where a quadratic through its edge's two values,
+  with end slopes in the ratio of chi's central differences there, crosses the iso-value (after
+  PoissonRecon's default non-linear fit; linear at the cube's side). The mesh is watertight, edge-manifold and consistently oriented
   (outward normals); where the surface would leave the bounding cube it is closed on the cube's
   side (lattice points on the side count as outside).
 
@@ -224,7 +235,8 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
     timings["total"] = float(sum(timings.values()))
     frame = {"center": np.array(r["center"]), "width": r["width"]}
     if _debug:
-        frame.update(levels=r["levels"], sample_area=r["sample_area"], sample_level=r["sample_level"])
+        frame.update(levels=r["levels"], sample_area=r["sample_area"], sample_level=r["sample_level"],
+                     sample_thin=r["sample_thin"], sample_screen=r["sample_screen"])
     return PoissonResult(mesh=Mesh(v, f), density=dens, iso_value=float(r["iso_value"]), timings=timings,
                          nodes=list(r["nodes"]), iterations=list(r["iterations"]),
                          finest_level=int(r["finest_level"]), alpha=float(r["alpha"]), frame=frame)

@@ -30,6 +30,16 @@ namespace poisson {
 
 constexpr int kMaxDepth = 16;
 constexpr uint64_t kEmptyKey = ~uint64_t(0);
+// The normal splat's smoothing filter (a, 1 - 2a, a) per axis (build_levels in octree.cpp).
+constexpr double kSplatSmoothing = 0.25;
+// Samples with an opposite-facing sample (normals' dot product below this) within their area
+// ball are "thin" and splatted unsmoothed.
+constexpr double kThinDot = -0.5;
+// Adaptive screening (prepare_samples in octree.cpp): at most kScreenBoost times the weight where
+// the samples lie on a local plane, fading as their scatter along the normal reaches
+// kScreenNoise of a cell of their splat level.
+constexpr double kScreenBoost = 5.0;
+constexpr double kScreenNoise = 0.3;
 
 EF_INLINE uint64_t spread3(uint64_t v) {  // bits of v (<= 21) to every third bit
   v &= 0x1fffff;
@@ -131,6 +141,9 @@ struct Samples {
   std::vector<uint64_t> key;   // Morton key at the finest level
   std::vector<int8_t> level;   // splat level
   std::vector<double> area;    // A_i
+  std::vector<uint8_t> thin;   // 1: an opposite-facing sample is near (see kThinDot)
+  std::vector<double> dev;     // rms offset along the normal of the same-facing samples in the area ball
+  std::vector<double> ws;      // screening weight (w scaled by the local scatter, see kScreenBoost)
 };
 
 struct Tree {

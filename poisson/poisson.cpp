@@ -126,9 +126,13 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
     for (const Level& L : t.levels) res.levels.push_back(LevelDebug{L.node_key, L.U});
     res.sample_area.resize(n);
     res.sample_level.resize(n);
+    res.sample_thin.resize(n);
+    res.sample_screen.resize(n);
     for (int64_t i = 0; i < n; ++i) {
       res.sample_area[t.s.order[i]] = t.s.area[i];
       res.sample_level[t.s.order[i]] = t.s.level[i];
+      res.sample_thin[t.s.order[i]] = t.s.thin[i];
+      res.sample_screen[t.s.order[i]] = t.s.ws[i];
     }
   }
   return res;

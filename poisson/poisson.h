@@ -5,6 +5,8 @@
 // Minimises, over an adaptive hierarchy of trilinear (degree-1 FEM) hat functions on [0,1]^3,
 //   E(chi) = integral |grad chi - V|^2  +  alpha * sum_i w_i chi(p_i)^2,
 //   alpha  = point_weight * (sum_i A_i) / (sum_i w_i)          (the 2013 paper's normalisation),
+//            times 2^l on level l of the cascadic solve (see poisson_impl.h), and w_i in the
+//            screening adapted to the local scatter of the samples (kScreenBoost in octree.h),
 // with natural (Neumann) boundary conditions, V the splatted oriented samples (A_i: the surface
 // area a sample stands for), then extracts the level set chi = mean_i(w_i chi(p_i)) / mean(w).
 // See octree.h for the hierarchy and poisson_impl.h for the solver.
@@ -64,6 +66,8 @@ struct Result {
   std::vector<LevelDebug> levels;
   std::vector<double> sample_area;     // (n,) in input order, unit-cube units
   std::vector<int> sample_level;       // (n,) splat level
+  std::vector<int> sample_thin;        // (n,) 1: splatted unsmoothed (an opposite-facing sample near)
+  std::vector<double> sample_screen;   // (n,) screening weight (the confidence, adapted: octree.h)
 };
 
 // Called after each level's solve with (level, active nodes); return false to cancel.

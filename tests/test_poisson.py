@@ -59,12 +59,26 @@ def _reference_dense(points, normals, res, D):
     t = np.clip(unit * R - q, 0, 1)
     phi = np.prod(np.where(bits[None, :, :] == 1, t[:, None, :], 1 - t[:, None, :]), axis=2)  # (N, 8)
     sc = np.stack([nid(q[:, 0] + b[0], q[:, 1] + b[1], q[:, 2] + b[2]) for b in bits], axis=1)
-    S = sp.coo_matrix(((alpha * phi[:, :, None] * phi[:, None, :]).ravel(),
+    # Screening at the finest level D weighs alpha * 2^D (poisson_impl.h) times each sample's
+    # adaptive screening weight (octree.h), checked on its own in test_adaptive_screening_weights.
+    ws = np.asarray(fr["sample_screen"])
+    S = sp.coo_matrix(((alpha * 2.0**D * ws[:, None, None] * phi[:, :, None] * phi[:, None, :]).ravel(),
                        (np.repeat(sc, 8, axis=1).ravel(), np.tile(sc, (1, 8)).ravel())), shape=(M**3, M**3)).tocsr()
     # Vector field: nodal values A_i n_i phi / h^3; right side b_a = integral V . grad phi_a.
+    # Samples not flagged thin are smoothed by (1/4, 1/2, 1/4) along x, y, z (a node at the side of
+    # the cube keeps the share of its missing neighbour); thin ones are added unsmoothed.
+    thin = np.asarray(fr["sample_thin"]).astype(bool)
     V = np.zeros((M**3, 3))
     for k in range(8):
-        np.add.at(V, sc[:, k], (area / h**3 * phi[:, k])[:, None] * nrm)
+        np.add.at(V, sc[~thin, k], (area[~thin] / h**3 * phi[~thin, k])[:, None] * nrm[~thin])
+    Vg = V.reshape(M, M, M, 3)  # index [z, y, x]
+    for ax in (2, 1, 0):  # x, then y, then z
+        lo = np.concatenate([Vg.take([0], axis=ax), Vg.take(range(M - 1), axis=ax)], axis=ax)
+        hi = np.concatenate([Vg.take(range(1, M), axis=ax), Vg.take([M - 1], axis=ax)], axis=ax)
+        Vg = 0.5 * Vg + 0.25 * lo + 0.25 * hi
+    V = Vg.reshape(M**3, 3).copy()
+    for k in range(8):
+        np.add.at(V, sc[thin, k], (area[thin] / h**3 * phi[thin, k])[:, None] * nrm[thin])
     G = np.zeros((3, 8, 8))  # G[k, n, a] = integral over the unit cube of phi_n d_k phi_a
     for k in range(3):
         for n in range(8):
@@ -80,14 +94,20 @@ def _reference_dense(points, normals, res, D):
     return spla.spsolve((K + S).tocsc(), b)
 
 
-@pytest.mark.parametrize("D,n,pw", [(3, 400, 2.0), (4, 1500, 4.0), (4, 800, 0.5)])
-def test_matches_scipy_reference_on_dense_grid(D, n, pw):
+@pytest.mark.parametrize("D,n,pw,flat", [(3, 400, 2.0, False), (4, 1500, 4.0, False), (4, 800, 0.5, False),
+                                         (4, 1500, 2.0, True)])
+def test_matches_scipy_reference_on_dense_grid(D, n, pw, flat):
     rng = np.random.default_rng(D + n)
     p, nr = sphere(n, seed=D)
     p = p * rng.uniform(0.5, 1.5, size=3)  # an ellipsoid, off-centre
+    if flat:  # a thin disc: its two faces are a cell apart, so some samples are splatted unsmoothed
+        p[:, 2] *= 0.03
+        nr[:, 2] /= 0.03
     res = poisson.reconstruct(p, nr, depth=D, full_depth=D, samples_per_node=1e-9, point_weight=pw,
                               iterations=5000, cg_tol=1e-13, _dense_iterations=5000, _debug=True)
     assert np.all(res.frame["sample_level"] == D)
+    thin = np.asarray(res.frame["sample_thin"])
+    assert (0 < thin.sum() < n) if flat else thin.sum() == 0
     ref = _reference_dense(p, nr, res, D)
     lev = res.frame["levels"][D]
     key = lev["node_key"].astype(np.int64)
@@ -137,6 +157,32 @@ def test_sphere_radial_error_is_a_small_fraction_of_a_cell(depth, n):
         res1 = poisson.reconstruct(p, nr, depth=depth, _band=1)
         err1 = (np.linalg.norm(res1.vertices - c, axis=1) - 1.0) / cell
         assert err1.std() > 1.8 * err.std()
+
+
+def test_adaptive_screening_weights():
+    """Samples on an exact plane get kScreenBoost (5) times their weight; scattered along the normal
+    by half a splat cell their screening fades; never above 5x; proportional to the confidence."""
+    rng = np.random.default_rng(5)
+    n = 20000
+    xy = rng.uniform(-1, 1, size=(n, 2))
+    plane = np.c_[xy, np.zeros(n)]
+    nrm = np.tile([0.0, 0.0, 1.0], (n, 1))
+    conf = rng.uniform(0.5, 2.0, n)
+    # a second plane far below keeps the cube cubic without touching the first one's balls
+    p = np.r_[plane, plane - [0, 0, 1.5]]
+    nr = np.r_[nrm, -nrm]
+    c2 = np.r_[conf, conf]
+    r = poisson.reconstruct(p, nr, depth=7, confidence=c2, _debug=True)
+    ws = np.asarray(r.frame["sample_screen"])
+    np.testing.assert_allclose(ws, 5.0 * c2, rtol=1e-12)
+    lev = np.asarray(r.frame["sample_level"])
+    h = r.frame["width"] / 2.0 ** lev[:n]  # splat cell width, input units
+    noisy = p.copy()
+    noisy[:n, 2] += rng.normal(size=n) * 0.5 * h
+    rn = poisson.reconstruct(noisy, nr, depth=7, confidence=c2, _debug=True)
+    wsn = np.asarray(rn.frame["sample_screen"])[:n] / conf
+    assert np.all(wsn <= 5.0 + 1e-12)
+    assert np.median(wsn) < 2.0, np.median(wsn)
 
 
 def test_band_must_be_in_range():
