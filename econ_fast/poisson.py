@@ -59,13 +59,13 @@ parts Poisson invented far from any sample.
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
 from . import _native
+from ._checks import number
 from .mesh import Mesh, to_numpy
 
 __all__ = ["reconstruct", "PoissonResult", "MAX_DEPTH"]
@@ -106,21 +106,7 @@ class PoissonResult:
 
 
 def _number(name, v, lo=None, lo_open=False, hi=None, integer=False):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-    if not np.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    if integer:
-        if float(v) != int(v):
-            raise ValueError(f"{name} must be a whole number, got {v}")
-        v = int(v)
-    else:
-        v = float(v)
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise ValueError(f"{name} must be <= {hi}, got {v}")
-    return v
+    return number(name, v, lo, lo_open, hi, integer)
 
 
 def _points(x, name, n=None):
