@@ -3,9 +3,11 @@
 // (numpy >= 1.22, torch, cupy, jax, ...) becomes a raw pointer + shape + device, zero-copy.
 #pragma once
 
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,18 @@ Array import_array(pybind11::handle obj, const char* name);
 void expect(const Array& a, const char* name, std::initializer_list<Elem> elems, int ndim);
 void expect_writable(const Array& a, const char* name);
 void expect_same_device(const Array& a, const char* a_name, const Array& b, const char* b_name);
+
+// A new numpy array of the given shape holding a copy of v (v.size() == product of shape).
+template <class T>
+pybind11::array_t<T> to_numpy(const std::vector<T>& v, std::vector<pybind11::ssize_t> shape) {
+  pybind11::array_t<T> a(shape);
+  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
+  return a;
+}
+template <class T>
+pybind11::array_t<T> to_numpy(const std::vector<T>& v) {
+  return to_numpy(v, {(pybind11::ssize_t)v.size()});
+}
 
 }  // namespace interop
 }  // namespace ef

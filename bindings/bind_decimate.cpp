@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../csrc/core/error.h"
+#include "array.h"
 #include "../csrc/decimate/decimate.h"
 
 namespace py = pybind11;
@@ -17,12 +18,7 @@ namespace {
 using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using I32 = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 
-template <class T>
-py::array_t<T> to_array(const std::vector<T>& v, std::vector<py::ssize_t> shape) {
-  py::array_t<T> a(shape);
-  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
-  return a;
-}
+using ef::interop::to_numpy;
 
 }  // namespace
 
@@ -48,9 +44,9 @@ void bind_decimate(py::module_& m) {
           r = ef::decimate::decimate(vertices.data(), vertices.shape(0), faces.data(), faces.shape(0), p);
         }
         py::dict d;
-        d["vertices"] = to_array(r.vertices, {(py::ssize_t)r.vertices.size() / 3, 3});
-        d["faces"] = to_array(r.faces, {(py::ssize_t)r.faces.size() / 3, 3});
-        d["source"] = to_array(r.source, {(py::ssize_t)r.source.size()});
+        d["vertices"] = to_numpy(r.vertices, {(py::ssize_t)r.vertices.size() / 3, 3});
+        d["faces"] = to_numpy(r.faces, {(py::ssize_t)r.faces.size() / 3, 3});
+        d["source"] = to_numpy(r.source, {(py::ssize_t)r.source.size()});
         const auto& s = r.stats;
         py::dict st;
         st["collapses"] = s.collapses;

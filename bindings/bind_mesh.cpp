@@ -13,16 +13,7 @@ namespace py = pybind11;
 using ef::interop::Array;
 using ef::interop::Elem;
 
-namespace {
-
-template <class T>
-py::array_t<T> to_numpy(const std::vector<T>& v) {
-  py::array_t<T> a((py::ssize_t)v.size());
-  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
-  return a;
-}
-
-}  // namespace
+using ef::interop::to_numpy;
 
 void bind_mesh(py::module_& m) {
   m.def(

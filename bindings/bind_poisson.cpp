@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "../csrc/core/error.h"
+#include "array.h"
 #include "progress.h"
 #include "../poisson/poisson.h"
 
@@ -17,12 +18,7 @@ namespace {
 
 using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
-template <class T>
-py::array_t<T> to_array(const std::vector<T>& v, std::vector<py::ssize_t> shape) {
-  py::array_t<T> a(shape);
-  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
-  return a;
-}
+using ef::interop::to_numpy;
 
 }  // namespace
 
@@ -72,9 +68,9 @@ void bind_poisson(py::module_& m) {
         }
         py::dict d;
         const py::ssize_t nv = (py::ssize_t)r.vertices.size() / 3, nf = (py::ssize_t)r.faces.size() / 3;
-        d["vertices"] = to_array(r.vertices, {nv, 3});
-        d["faces"] = to_array(r.faces, {nf, 3});
-        d["density"] = to_array(r.density, {nv});
+        d["vertices"] = to_numpy(r.vertices, {nv, 3});
+        d["faces"] = to_numpy(r.faces, {nf, 3});
+        d["density"] = to_numpy(r.density, {nv});
         d["iso_value"] = r.iso_value;
         d["finest_level"] = r.finest_level;
         d["nodes"] = r.nodes;
@@ -89,15 +85,15 @@ void bind_poisson(py::module_& m) {
           py::list levels;
           for (const auto& L : r.levels) {
             py::dict ld;
-            ld["node_key"] = to_array(L.node_key, {(py::ssize_t)L.node_key.size()});
-            ld["value"] = to_array(L.value, {(py::ssize_t)L.value.size()});
+            ld["node_key"] = to_numpy(L.node_key, {(py::ssize_t)L.node_key.size()});
+            ld["value"] = to_numpy(L.value, {(py::ssize_t)L.value.size()});
             levels.append(ld);
           }
           d["levels"] = levels;
-          d["sample_area"] = to_array(r.sample_area, {(py::ssize_t)r.sample_area.size()});
-          d["sample_level"] = to_array(r.sample_level, {(py::ssize_t)r.sample_level.size()});
-          d["sample_thin"] = to_array(r.sample_thin, {(py::ssize_t)r.sample_thin.size()});
-          d["sample_screen"] = to_array(r.sample_screen, {(py::ssize_t)r.sample_screen.size()});
+          d["sample_area"] = to_numpy(r.sample_area, {(py::ssize_t)r.sample_area.size()});
+          d["sample_level"] = to_numpy(r.sample_level, {(py::ssize_t)r.sample_level.size()});
+          d["sample_thin"] = to_numpy(r.sample_thin, {(py::ssize_t)r.sample_thin.size()});
+          d["sample_screen"] = to_numpy(r.sample_screen, {(py::ssize_t)r.sample_screen.size()});
         }
         return d;
       },
