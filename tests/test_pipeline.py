@@ -207,3 +207,30 @@ def test_loose_garment_runs_and_stays_close():
     assert len(r.mesh.boundary_edges()) == 0      # (Open3D at depth 6 leaves small holes in the thin skirt)
     # ECON pulls a skirt toward the legs' prior (known limitation); still within ~1-2 cm
     assert metrics.evaluate(r.mesh, c["gt"], n_samples=2000, normal_images=False).chamfer < 2.0
+
+
+def test_poisson_parameters_default_to_each_backends_own():
+    # None = the backend's own: the native Poisson's calibrated pair, Open3D's built-in pair; an
+    # explicit pair reaches the native backend as given and is refused by Open3D when it differs.
+    v, f = meshcases.icosphere(3)
+    m = Mesh(v, f)
+    pts, nrm = m.vertices, m.vertex_normals()
+    if pipeline._native_poisson() is not None:
+        _, info = pipeline._poisson(pts, nrm, depth=6, scale=1.1)
+        assert (info["point_weight"], info["samples_per_node"]) == pipeline.NATIVE_POISSON_DEFAULTS
+        _, info = pipeline._poisson(pts, nrm, depth=6, point_weight=4.0, samples_per_node=1.0, scale=1.1)
+        assert (info["point_weight"], info["samples_per_node"]) == (4.0, 1.0)
+    pytest.importorskip("open3d")
+    saved = pipeline._native_poisson
+    pipeline._native_poisson = lambda: None
+    try:
+        _, info = pipeline._poisson(pts, nrm, depth=6, scale=1.1)
+        assert info["backend"] == "open3d"
+        assert (info["point_weight"], info["samples_per_node"]) == pipeline.OPEN3D_POISSON_BUILTIN
+        with pytest.raises(ValueError, match="built in"):
+            pipeline._poisson(pts, nrm, depth=6, point_weight=1.5, scale=1.1)
+    finally:
+        pipeline._native_poisson = saved
+    assert pipeline.PipelineConfig().point_weight is None
+    with pytest.raises(ValueError, match="config.point_weight"):
+        pipeline.PipelineConfig(point_weight=-1.0)
