@@ -185,6 +185,29 @@ def test_adaptive_screening_weights():
     assert np.median(wsn) < 2.0, np.median(wsn)
 
 
+def test_thin_samples_get_no_screening_boost():
+    """Two exact, opposite-facing planes closer than a splat cell: every sample is flagged thin
+    and keeps its plain weight (no 5x boost, which would pull the two sides into a fold); the same
+    planes far apart get the boost."""
+    rng = np.random.default_rng(6)
+    n = 20000
+    xy = rng.uniform(-1, 1, size=(n, 2))
+    top = np.c_[xy, np.zeros(n)]
+    nrm = np.tile([0.0, 0.0, 1.0], (n, 1))
+    for gap, want_thin in ((0.002, True), (1.5, False)):
+        p = np.r_[top, top - [0, 0, gap]]
+        nr = np.r_[nrm, -nrm]
+        r = poisson.reconstruct(p, nr, depth=7, _debug=True)
+        thin = np.asarray(r.frame["sample_thin"]).astype(bool)
+        ws = np.asarray(r.frame["sample_screen"])
+        if want_thin:
+            assert thin.mean() > 0.99, thin.mean()
+            assert np.all(ws[thin] <= 1.0 + 1e-12)
+        else:
+            assert not thin.any()
+            np.testing.assert_allclose(ws, 5.0, rtol=1e-12)
+
+
 def test_band_must_be_in_range():
     p, n = sphere(500)
     with pytest.raises(ValueError, match="band"):
