@@ -28,6 +28,7 @@
 #include "../core/error.h"
 #include "../core/parallel.h"
 #include "bvh.h"
+#include "triangle.h"
 
 namespace ef {
 namespace meshquery {
@@ -605,24 +606,23 @@ Bvh build_bvh(const float* V_, int64_t V, const int32_t* faces, int64_t F, int m
 
 namespace {
 
-struct D3 {
-  double x, y, z;
-};
+// The double 3-vector of the exact point-triangle test (triangle.h), used here on the host.
+using D3 = ::ef::cpu::mq::D3;
+using ::ef::cpu::mq::cross_d;
+using ::ef::cpu::mq::dot_d;
+using ::ef::cpu::mq::sub_d;
 inline D3 dload(const float* p) { return D3{p[0], p[1], p[2]}; }
-inline D3 dsub(D3 a, D3 b) { return D3{a.x - b.x, a.y - b.y, a.z - b.z}; }
-inline D3 dcross(D3 a, D3 b) { return D3{a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x}; }
-inline double ddot(D3 a, D3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
-inline double dlen(D3 a) { return std::sqrt(ddot(a, a)); }
+inline double dlen(D3 a) { return std::sqrt(dot_d(a, a)); }
 
 // Unit normal of face f in double, or 0 when degenerate (same test as triangle.h, in double).
 inline D3 unit_face_normal(const float* V_, const int32_t* faces, int64_t f, double* area2 = nullptr) {
   const D3 a = dload(V_ + (int64_t)faces[f * 3] * 3), b = dload(V_ + (int64_t)faces[f * 3 + 1] * 3),
            c = dload(V_ + (int64_t)faces[f * 3 + 2] * 3);
-  const D3 ab = dsub(b, a), ac = dsub(c, a);
-  const D3 n = dcross(ab, ac);
-  const double n2 = ddot(n, n);
+  const D3 ab = sub_d(b, a), ac = sub_d(c, a);
+  const D3 n = cross_d(ab, ac);
+  const double n2 = dot_d(n, n);
   if (area2) *area2 = std::sqrt(n2);
-  if (!(n2 > kDegenerateSin2 * ddot(ab, ab) * ddot(ac, ac))) return D3{0, 0, 0};
+  if (!(n2 > kDegenerateSin2 * dot_d(ab, ab) * dot_d(ac, ac))) return D3{0, 0, 0};
   const double l = std::sqrt(n2);
   return D3{n.x / l, n.y / l, n.z / l};
 }
@@ -661,8 +661,8 @@ inline double atan2_upper(double y, double x) {
 
 // Interior angle at vertex `a` of triangle (a, b, c).
 inline double corner_angle(D3 a, D3 b, D3 c) {
-  const D3 u = dsub(b, a), v = dsub(c, a);
-  return atan2_upper(dlen(dcross(u, v)), ddot(u, v));
+  const D3 u = sub_d(b, a), v = sub_d(c, a);
+  return atan2_upper(dlen(cross_d(u, v)), dot_d(u, v));
 }
 
 }  // namespace
@@ -691,7 +691,7 @@ static std::vector<double> accumulate_vertex_normals(const float* V_, int64_t V,
           o[3 * j + 2] = w * n.z;
         }
       } else {
-        const D3 n = dcross(dsub(p[1], p[0]), dsub(p[2], p[0]));  // |n| = 2 * area
+        const D3 n = cross_d(sub_d(p[1], p[0]), sub_d(p[2], p[0]));  // |n| = 2 * area
         for (int j = 0; j < 3; ++j) {
           o[3 * j] = n.x;
           o[3 * j + 1] = n.y;
@@ -804,7 +804,7 @@ std::vector<WindingNode> build_winding_nodes(const Bvh& bvh) {
       for (int32_t s = nd.a; s < nd.a + nd.n; ++s) {
         const float* t = &bvh.tri[(size_t)s * kTriStride];
         const D3 a = dload(t), b = dload(t + 3), cc = dload(t + 6);
-        const D3 x = dcross(dsub(b, a), dsub(cc, a));
+        const D3 x = cross_d(sub_d(b, a), sub_d(cc, a));
         const double ar = 0.5 * dlen(x);
         Nsum.x += 0.5 * x.x;
         Nsum.y += 0.5 * x.y;
@@ -820,7 +820,7 @@ std::vector<WindingNode> build_winding_nodes(const Bvh& bvh) {
         c = D3{0.5 * ((double)nd.lo[0] + nd.hi[0]), 0.5 * ((double)nd.lo[1] + nd.hi[1]), 0.5 * ((double)nd.lo[2] + nd.hi[2])};
       }
       for (int32_t s = nd.a; s < nd.a + nd.n; ++s)
-        for (int j = 0; j < 3; ++j) r = std::max(r, dlen(dsub(dload(&bvh.tri[(size_t)s * kTriStride + j * 3]), c)));
+        for (int j = 0; j < 3; ++j) r = std::max(r, dlen(sub_d(dload(&bvh.tri[(size_t)s * kTriStride + j * 3]), c)));
     } else {
       const size_t l = (size_t)nd.a, rr = (size_t)nd.a + 1;
       A = area[l] + area[rr];
@@ -832,11 +832,11 @@ std::vector<WindingNode> build_winding_nodes(const Bvh& bvh) {
         c = D3{0.5 * ((double)nd.lo[0] + nd.hi[0]), 0.5 * ((double)nd.lo[1] + nd.hi[1]), 0.5 * ((double)nd.lo[2] + nd.hi[2])};
       }
       // Ball around c holding both children's balls, capped by the ball around the node's box.
-      const double rb = std::max(dlen(dsub(c, cen[l])) + out[l].r, dlen(dsub(c, cen[rr])) + out[rr].r);
+      const double rb = std::max(dlen(sub_d(c, cen[l])) + out[l].r, dlen(sub_d(c, cen[rr])) + out[rr].r);
       double rbox = 0.0;
       for (int corner = 0; corner < 8; ++corner) {
         const D3 p{(corner & 1) ? nd.hi[0] : nd.lo[0], (corner & 2) ? nd.hi[1] : nd.lo[1], (corner & 4) ? nd.hi[2] : nd.lo[2]};
-        rbox = std::max(rbox, dlen(dsub(p, c)));
+        rbox = std::max(rbox, dlen(sub_d(p, c)));
       }
       r = std::min(rb, rbox);
     }
