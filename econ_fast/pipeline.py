@@ -56,6 +56,8 @@ STAGES = ("render body", "d-BiNI", "depth to mesh", "hands", "side", "poisson", 
           "decimate")
 
 
+POISSON_BACKENDS = ("auto", "native", "open3d")
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Parameters of :func:`reconstruct`, with ECON's defaults (ECON_SPEC section in brackets).
@@ -76,7 +78,9 @@ class PipelineConfig:
     Side completion [4.1]: ``side`` (True), ``side_subdivide`` (True: 1 -> 4 midpoint subdivision
     as ECON does before registration), ``side_thres`` (0.02).
 
-    Poisson [4.4]: ``poisson`` (True), ``poisson_depth`` (10), ``poisson_scale`` (1.1),
+    Poisson [4.4]: ``poisson`` (True), ``poisson_backend`` ("auto": the native
+    :func:`econ_fast.poisson.reconstruct`, else Open3D; or "native", "open3d"), ``poisson_depth``
+    (10), ``poisson_scale`` (1.1),
     ``point_weight`` and ``samples_per_node`` (None: the backend's own. Open3D has 2.0 and 1.5
     built in, which ECON inherits. For the native :func:`econ_fast.poisson.reconstruct` the
     pipeline uses 1.5 and 2.5 (``NATIVE_POISSON_DEFAULTS``): its per-sample screening trusts
@@ -116,6 +120,7 @@ class PipelineConfig:
     side_subdivide: bool = True
     side_thres: float = 0.02
     poisson: bool = True
+    poisson_backend: str = "auto"
     poisson_depth: int = 10
     poisson_scale: float = 1.1
     point_weight: Optional[float] = None
@@ -156,6 +161,9 @@ class PipelineConfig:
         if self.decimate_backend not in DECIMATE_BACKENDS:
             raise ValueError(f"config.decimate_backend must be one of {DECIMATE_BACKENDS}, "
                              f"got {self.decimate_backend!r}")
+        if self.poisson_backend not in POISSON_BACKENDS:
+            raise ValueError(f"config.poisson_backend must be one of {POISSON_BACKENDS}, "
+                             f"got {self.poisson_backend!r}")
         if self.solver not in ("fast", "jacobi"):
             raise ValueError(f"config.solver must be 'fast' or 'jacobi', got {self.solver!r}")
 
@@ -204,12 +212,12 @@ class PipelineResult:
 
 
 # --------------------------------------------------------------------------------------------
-# Adapters to kernels that other branches provide (one place each, so the merge is one line)
+# Stage backends (the native kernels, or the peer libraries ECON uses)
 # --------------------------------------------------------------------------------------------
 
 def _native_poisson():
     try:
-        from . import poisson as mod                     # MERGE(poisson): native screened Poisson
+        from . import poisson as mod
     except ImportError:
         return None
     return mod if hasattr(mod, "reconstruct") else None
@@ -232,10 +240,12 @@ NATIVE_POISSON_DEFAULTS = (1.5, 2.5)
 OPEN3D_POISSON_BUILTIN = (2.0, 1.5)
 
 
-def _poisson(points, normals, *, depth, point_weight=None, samples_per_node=None, scale):
+def _poisson(points, normals, *, depth, point_weight=None, samples_per_node=None, scale, backend="auto"):
     """Screened Poisson surface of oriented points -> (Mesh, info dict). point_weight /
-    samples_per_node None: the backend's defaults (PipelineConfig)."""
-    mod = _native_poisson()
+    samples_per_node None: the backend's defaults; backend: PipelineConfig.poisson_backend."""
+    mod = _native_poisson() if backend in ("auto", "native") else None
+    if backend == "native" and mod is None:
+        raise RuntimeError("poisson_backend='native': econ_fast.poisson is not available in this build")
     if mod is not None:
         pw = NATIVE_POISSON_DEFAULTS[0] if point_weight is None else float(point_weight)
         spn = NATIVE_POISSON_DEFAULTS[1] if samples_per_node is None else float(samples_per_node)
@@ -421,7 +431,7 @@ def close_surface(parts, config: PipelineConfig = PipelineConfig(), *, timings=N
         ok = np.linalg.norm(soup.normals, axis=1) > 0
         mesh, info = _poisson(soup.vertices[ok], soup.normals[ok], depth=int(cfg.poisson_depth),
                               point_weight=cfg.point_weight, samples_per_node=cfg.samples_per_node,
-                              scale=cfg.poisson_scale)
+                              scale=cfg.poisson_scale, backend=cfg.poisson_backend)
         backends["poisson"] = info["backend"]
         iters["poisson_faces"] = mesh.n_faces
         iters["poisson_point_weight"] = info["point_weight"]

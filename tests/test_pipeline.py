@@ -221,16 +221,13 @@ def test_poisson_parameters_default_to_each_backends_own():
         _, info = pipeline._poisson(pts, nrm, depth=6, point_weight=4.0, samples_per_node=1.0, scale=1.1)
         assert (info["point_weight"], info["samples_per_node"]) == (4.0, 1.0)
     pytest.importorskip("open3d")
-    saved = pipeline._native_poisson
-    pipeline._native_poisson = lambda: None
-    try:
-        _, info = pipeline._poisson(pts, nrm, depth=6, scale=1.1)
-        assert info["backend"] == "open3d"
-        assert (info["point_weight"], info["samples_per_node"]) == pipeline.OPEN3D_POISSON_BUILTIN
-        with pytest.raises(ValueError, match="built in"):
-            pipeline._poisson(pts, nrm, depth=6, point_weight=1.5, scale=1.1)
-    finally:
-        pipeline._native_poisson = saved
+    _, info = pipeline._poisson(pts, nrm, depth=6, scale=1.1, backend="open3d")
+    assert info["backend"] == "open3d"
+    assert (info["point_weight"], info["samples_per_node"]) == pipeline.OPEN3D_POISSON_BUILTIN
+    with pytest.raises(ValueError, match="built in"):
+        pipeline._poisson(pts, nrm, depth=6, point_weight=1.5, scale=1.1, backend="open3d")
     assert pipeline.PipelineConfig().point_weight is None
     with pytest.raises(ValueError, match="config.point_weight"):
         pipeline.PipelineConfig(point_weight=-1.0)
+    with pytest.raises(ValueError, match="config.poisson_backend"):
+        pipeline.PipelineConfig(poisson_backend="meshlab")
