@@ -350,16 +350,16 @@ class MeshQuery:
         if not np.isfinite(v).all():
             bad = np.argwhere(~np.isfinite(v))[0]
             raise ValueError(f"vertices must be finite; vertices[{bad[0]}, {bad[1]}] = {v[bad[0], bad[1]]}")
-        f64 = np.asarray(ns.to_host(faces)).astype(np.int64, copy=False)
-        lo, hi = int(f64.min()), int(f64.max())
+        fh = np.asarray(ns.to_host(faces))  # range-checked in its own dtype, converted once below
+        lo, hi = int(fh.min()), int(fh.max())
         if lo < 0 or hi >= vs[0]:
-            i = int(np.argmax((f64 < 0).any(1) | (f64 >= vs[0]).any(1)))
+            i = int(np.argmax((fh < 0).any(1) | (fh >= vs[0]).any(1)))
             raise ValueError(
-                f"faces must index vertices in [0, {vs[0]}), got values in [{lo}, {hi}] (first bad face {i}: {f64[i].tolist()})"
+                f"faces must index vertices in [0, {vs[0]}), got values in [{lo}, {hi}] (first bad face {i}: {fh[i].tolist()})"
             )
         self._ns = ns
         self._vertices = v
-        self._faces = np.ascontiguousarray(f64, dtype=np.int32)
+        self._faces = np.ascontiguousarray(fh, dtype=np.int32)
         self._core = _native.MeshCore(v, self._faces, vertex_normals == "angle", int(leaf_size))
         self.vertex_normal_weighting = vertex_normals
         self._sign_info = None
