@@ -46,14 +46,14 @@ void expect_writable(const Array& a, const char* name);
 void expect_same_device(const Array& a, const char* a_name, const Array& b, const char* b_name);
 
 // A new numpy array of the given shape holding a copy of v (v.size() == product of shape).
-template <class T>
-pybind11::array_t<T> to_numpy(const std::vector<T>& v, std::vector<pybind11::ssize_t> shape) {
+template <class T, class A>
+pybind11::array_t<T> to_numpy(const std::vector<T, A>& v, std::vector<pybind11::ssize_t> shape) {
   pybind11::array_t<T> a(shape);
   if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
   return a;
 }
-template <class T>
-pybind11::array_t<T> to_numpy(const std::vector<T>& v) {
+template <class T, class A>
+pybind11::array_t<T> to_numpy(const std::vector<T, A>& v) {
   return to_numpy(v, {(pybind11::ssize_t)v.size()});
 }
 

@@ -14,6 +14,7 @@
 #include "../csrc/core/error.h"
 #include "../csrc/core/parallel.h"
 #include "../csrc/core/thread_pool.h"
+#include "ops.h"
 
 namespace ef {
 namespace poisson {
@@ -28,14 +29,14 @@ int bits_for(int64_t n) {  // table of >= 1.5 n slots (load <= 2/3 for linear pr
 
 // LSD radix sort of keys (< 2^bits) with an optional payload, 11-bit digits; stable, so equal keys
 // keep their payload order (deterministic).
-void radix_sort(std::vector<uint64_t>& keys, std::vector<uint32_t>* vals, int bits) {
+void radix_sort(Vec<uint64_t>& keys, Vec<uint32_t>* vals, int bits) {
   const size_t n = keys.size();
   if (n < 2) return;
-  std::vector<uint64_t> k2(n);
-  std::vector<uint32_t> v2(vals ? n : 0);
+  Vec<uint64_t> k2(n);
+  Vec<uint32_t> v2(vals ? n : 0);
   constexpr int kDigit = 11;
   constexpr size_t kBuckets = size_t(1) << kDigit;
-  std::vector<size_t> cnt(kBuckets);
+  Vec<size_t> cnt(kBuckets);
   for (int shift = 0; shift < bits; shift += kDigit) {
     std::fill(cnt.begin(), cnt.end(), 0);
     for (size_t i = 0; i < n; ++i) ++cnt[(keys[i] >> shift) & (kBuckets - 1)];
@@ -77,66 +78,57 @@ inline double trilerp(const double* v, double tx, double ty, double tz) {
   return lerp(lerp(x00, x10, ty), lerp(x01, x11, ty), tz);
 }
 
-// idx[i] = the index of the node whose key is node_key[i] + delta (up = true) or - delta, -1 when
-// absent or when that step leaves the lattice (coordinate 0 going down: the packed field would
-// borrow). Keys are sorted and key +- delta is monotonic in i, so a merge finds them: linear and
-// cache-friendly (a hash lookup per node was 10x slower on a 5M-node level); in fixed chunks, each
-// starting with a binary search, so the result does not depend on the thread count.
-void shifted_index(const std::vector<uint64_t>& keys, int axis, bool up, std::vector<int32_t>& idx) {
-  const int64_t nn = (int64_t)keys.size();
-  const uint64_t delta = uint64_t(1) << (21 * axis);
-  const uint64_t fmask = uint64_t(0x1fffff) << (21 * axis);
-  idx.resize(nn);
-  constexpr int64_t kChunk = 1 << 16;
-  parallel_tasks((nn + kChunk - 1) / kChunk, [&](int64_t ch) {
-    const int64_t lo = ch * kChunk, hi = std::min(nn, lo + kChunk);
-    int64_t j = -1;
-    for (int64_t i = lo; i < hi; ++i) {
-      const uint64_t k = keys[i];
-      if (!up && (k & fmask) == 0) {
-        idx[i] = -1;
-        continue;
-      }
-      const uint64_t want = up ? k + delta : k - delta;
-      if (j < 0) j = std::lower_bound(keys.begin(), keys.end(), want) - keys.begin();
-      while (j < nn && keys[j] < want) ++j;
-      idx[i] = (j < nn && keys[j] == want) ? (int32_t)j : -1;
-    }
-  });
-}
-
-// The 3-tap filter (a, 1 - 2a, a) along x, then y, then z, over a level's nodal vector field
-// (vsplat). A node missing on one side (outside the level's active nodes) keeps that share: the
-// filter never moves mass out of the active region. Each pass reads a copy of the previous values
-// (one component at a time, so the scratch is one double per node): deterministic.
-void smooth_nodal_field(Level& L, double a) {
+// The 3-tap filter (a, 1 - 2a, a) along x, then y, then z, over a level's nodal vector field (3
+// per node). A node missing on one side (outside the level's active nodes) keeps that share: the
+// filter never moves mass out of the active region. The field is filtered in place, one line of
+// nodes along the axis at a time from its first node, carrying the previous node's unfiltered value:
+// the scratch is a link per node, not a copy of the field (a level's largest transient otherwise).
+// The links come from the cells: next[n] is n's neighbour along the axis when an active cell has
+// both as corners. Nodes that are neighbours without sharing an active cell lie outside the band
+// around the samples of this level (the band is >= 2 cells wide, the splat reaches one node past
+// the sample's cell after the three passes), where the field is zero either way. Lines are
+// independent and each is walked in one order: deterministic for any thread count.
+void smooth_nodal_field(const Level& L, Vec<double>& field, double a) {
   const int64_t nn = L.nnodes();
-  // The nodes are numbered in Morton order; the merge needs them sorted by packed key.
-  std::vector<uint64_t> sk(L.node_key);
-  std::vector<uint32_t> perm(nn);
-  std::iota(perm.begin(), perm.end(), 0u);
-  radix_sort(sk, &perm, 42 + L.l + 1);
-  std::vector<int32_t> lo(nn), hi(nn), tmp;
+  Vec<int32_t> next(nn);
+  Vec<uint8_t> has_prev(nn);
+  double* v = field.data();
+  const int32_t* cc = L.cell_corner.data();
+  const int32_t* perm = L.color_perm.data();
   for (int axis = 0; axis < 3; ++axis) {
-    shifted_index(sk, axis, false, tmp);
-    cpu::for_each(nn, [&](int64_t i) { lo[perm[i]] = tmp[i] >= 0 ? (int32_t)perm[tmp[i]] : -1; });
-    shifted_index(sk, axis, true, tmp);
-    cpu::for_each(nn, [&](int64_t i) { hi[perm[i]] = tmp[i] >= 0 ? (int32_t)perm[tmp[i]] : -1; });
-    std::vector<double> src(nn);
-    double* v = L.vsplat.data();
-    for (int comp = 0; comp < 3; ++comp) {
-      cpu::for_each(nn, [&](int64_t i) { src[i] = v[3 * i + comp]; });
-      cpu::for_each(nn, [&](int64_t i) {
-        const int32_t jl = lo[i], jh = hi[i];
-        v[3 * i + comp] = (1 - 2 * a) * src[i] + a * (jl >= 0 ? src[jl] : src[i]) + a * (jh >= 0 ? src[jh] : src[i]);
+    const int bit = 1 << axis;
+    std::fill(next.begin(), next.end(), -1);
+    std::fill(has_prev.begin(), has_prev.end(), 0);
+    for (int col = 0; col < 8; ++col) {  // one colour at a time: its cells share no node
+      const int64_t off = L.color_off[col];
+      cpu::for_each(L.color_off[col + 1] - off, [&](int64_t j) {
+        const int32_t* cn = cc + 8 * (int64_t)perm[off + j];
+        for (int k = 0; k < 8; ++k)
+          if (!(k & bit)) {
+            next[cn[k]] = cn[k | bit];
+            has_prev[cn[k | bit]] = 1;
+          }
       });
     }
+    cpu::for_each(nn, [&](int64_t i) {
+      if (has_prev[i]) return;
+      double prev[3] = {v[3 * i], v[3 * i + 1], v[3 * i + 2]};  // a missing neighbour: the node itself
+      for (int64_t j = i; j >= 0; j = next[j]) {
+        const int64_t nx = next[j];
+        for (int comp = 0; comp < 3; ++comp) {
+          const double old = v[3 * j + comp];
+          const double up = nx >= 0 ? v[3 * nx + comp] : old;
+          v[3 * j + comp] = (1 - 2 * a) * old + a * prev[comp] + a * up;
+          prev[comp] = old;
+        }
+      }
+    });
   }
 }
 
 }  // namespace
 
-void HashTable::build(const std::vector<uint64_t>& sorted_keys) {
+void HashTable::build(const Vec<uint64_t>& sorted_keys) {
   bits = bits_for((int64_t)sorted_keys.size());
   keys = sorted_keys.data();
   slots.assign(size_t(1) << bits, -1);
@@ -156,7 +148,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
   Samples& s = t.s;
   s.n = n;
   const int64_t R = int64_t(1) << depth;
-  std::vector<std::pair<uint64_t, int32_t>> kv(n);
+  Vec<std::pair<uint64_t, int32_t>> kv(n);
   cpu::for_each(n, [&](int64_t i) {
     int64_t c[3];
     for (int d = 0; d < 3; ++d) c[d] = std::min<int64_t>(R - 1, std::max<int64_t>(0, (int64_t)std::floor(unit_pos[3 * i + d] * R)));
@@ -183,7 +175,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
   // at depth). The area a sample stands for: see below.
   s.level.assign(n, -1);
   s.area.assign(n, 0.0);
-  std::vector<int8_t> klev(n, -1);
+  Vec<int8_t> klev(n, -1);
   for (int l = depth; l >= 0; --l) {
     const int sh = 3 * (depth - l);
     const double h = 1.0 / double(int64_t(1) << l);
@@ -287,13 +279,18 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
     if (s.thin[i]) s.ws[i] = std::min(s.ws[i], s.w[i]);
   }
   t.alpha = sw > 0 ? point_weight * sa / sw : 0.0;
-  // Memory estimate: a surface band of active cells is about 9 times the occupied cells; ~330
-  // bytes per active cell (cell and node tables, hash tables, solver vectors), ~200 per sample.
+  // Memory estimate (an upper bound on every phase's peak): a surface band of active cells is at
+  // most 3 (2 band + 1) times the occupied cells (measured: 0.9-1.0 of that at 300k points); a level
+  // holds ~1.25 nodes per cell, and its largest phase (the splat and right side of the build, or
+  // its solve) ~105 bytes per cell (cell key and corners, colours, node keys and parents, the
+  // splatted field and its gradient integrals, or the CG vectors); 150 leaves room for the coarser
+  // levels and the extraction. Measured on the benchmark cases: 1.5-2.8x the peak.
+  // ~200 bytes per sample.
   double bytes = 200.0 * n;
   for (int l = 0; l <= depth; ++l) {
     const double full = std::pow(8.0, l);
     if (l <= t.full_depth) {
-      bytes += 330.0 * full;
+      bytes += 150.0 * full;
       continue;
     }
     const int sh = 3 * (depth - l);
@@ -304,7 +301,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
         prev = s.key[i] >> sh;
         ++occ;
       }
-    bytes += 330.0 * std::min(full, 3.0 * (2 * band + 1) * occ);
+    bytes += 150.0 * std::min(full, 3.0 * (2 * band + 1) * occ);
   }
   return (int64_t)std::min(bytes, 9e18);
 }
@@ -322,19 +319,42 @@ struct Prof {
         if (std::fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
         std::fclose(f);
       }
-      std::fprintf(stderr, "  [build L%d] %-10s %.4f  rss %ld MB\n", l, what, n - t, rss * 4096 / (1 << 20));
+      long hwm = 0;
+      if (FILE* f = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        while (std::fgets(line, sizeof line, f))
+          if (!std::strncmp(line, "VmHWM:", 6)) hwm = std::atol(line + 6);
+        std::fclose(f);
+      }
+      std::fprintf(stderr, "  [build L%d] %-10s %.4f  rss %ld MB peak %ld MB\n", l, what, n - t, rss * 4096 / (1 << 20), hwm >> 10);
     }
     t = n;
   }
 };
+
+// Runs make(off) -> op over the cells of each parity colour of level L in turn (host).
+template <class MakeOp>
+void host_colour_pass(const Level& L, const MakeOp& make) {
+  for (int col = 0; col < 8; ++col) {
+    const int64_t off = L.color_off[col], n = L.color_off[col + 1] - off;
+    if (n > 0) cpu::for_each(n, make(off));
+  }
+}
+CellView cell_view(const Level& L) { return CellView{L.cell_key.data(), L.cell_corner.data(), L.color_perm.data(), L.h}; }
 }  // namespace
 
-void build_levels(Tree& t, const double* unit_normals_unsorted) {
+void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_seconds) {
   Prof prof;
   const int D = t.depth;
   Samples& s = t.s;
   const int64_t n = s.n;
+  double t_splat = 0;
   t.levels.clear();
+  // C: the normal field of the samples splatted at levels <= l-1, prolonged to level l-1 (3 per
+  // node); the right side of level l needs it prolonged once more, with level l's own splats.
+  Vec<double> Cprev;
+  int max_level = 0;
+  for (int64_t i = 0; i < n; ++i) max_level = std::max<int>(max_level, s.level[i]);
   for (int l = 0; l <= D; ++l) {
     Level L;
     L.l = l;
@@ -346,7 +366,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
       std::iota(L.cell_key.begin(), L.cell_key.end(), uint64_t(0));
     } else {
       // Samples are Morton-sorted, so their level-l keys come sorted: dedupe consecutive ones.
-      std::vector<uint64_t> occ;
+      Vec<uint64_t> occ;
       for (int64_t i = 0; i < n; ++i)
         if (s.level[i] >= l) {
           const uint64_t k = s.key[i] >> sh;
@@ -358,7 +378,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
       // sample cell's corners) lets each level's correction change the transition of chi across the
       // surface smoothly; with 1 the truncated corrections left a 0.1-0.2 cell wobble (sphere).
       for (int axis = 0; axis < 3; ++axis) {
-        std::vector<uint64_t> nb;
+        Vec<uint64_t> nb;
         nb.reserve(occ.size() * (2 * t.band + 1));
         for (uint64_t k : occ) {
           int64_t c[3];
@@ -374,15 +394,13 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
         nb.erase(std::unique(nb.begin(), nb.end()), nb.end());
         occ.swap(nb);
       }
-      L.cell_key.swap(occ);
+      L.cell_key.assign(occ.begin(), occ.end());  // exact size: occ has the dilation's slack
     }
     prof("cells", l);
     const int64_t nc = L.ncells();
-    L.cell_hash.build(L.cell_key);
-    // Nodes: the corners of the active cells, numbered in Morton order; one radix sort of the
-    // (corner key, cell corner slot) pairs gives the node list and every cell's corner indices.
-    // The prolongation parent of a node is the parent of the first cell that has it as a corner.
-    std::vector<int32_t> cell_parent;
+    EF_CHECK(nc < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", nc, " cells (at most 2^31)");
+    // The parent of each cell (a merge: both key lists are sorted).
+    Vec<int32_t> cell_parent;
     if (l > 0) {
       const Level& P = t.levels[l - 1];
       cell_parent.resize(nc);
@@ -397,11 +415,11 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
     // Nodes: the corners of the active cells, numbered in Morton order. They are the cells
     // (as lattice points) dilated by one in the positive direction of each axis in turn (sort +
     // unique after each), which needs far less scratch memory than sorting 8 corner keys per cell.
-    // A cell's corners are then found through the node table; the prolongation parent of a node
-    // is the parent of the first cell (in order) that has it as a corner.
-    L.cell_corner.resize(8 * nc);
+    // A cell's corners are then found through a node table (dropped once they are); the
+    // prolongation parent of a node is the parent of the first cell (in order) that has it as a
+    // corner.
     {
-      std::vector<uint64_t> keys(L.cell_key);
+      Vec<uint64_t> keys(L.cell_key);
       for (int axis = 0; axis < 3; ++axis) {
         const size_t m = keys.size();
         keys.resize(2 * m);
@@ -425,11 +443,13 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
       });
     }
     EF_CHECK(L.nnodes() < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", L.nnodes(), " nodes (at most 2^31)");
-    L.node_hash.build(L.node_key);
     {
+      HashTable node_hash;
+      node_hash.build(L.node_key);
+      L.cell_corner.resize(8 * nc);
       const uint64_t* ck = L.cell_key.data();
       int32_t* cc = L.cell_corner.data();
-      const HashView hv = L.node_hash.view();
+      const HashView hv = node_hash.view();
       cpu::for_each(nc, [&](int64_t c) {
         int64_t q[3];
         unmorton(ck[c], q);
@@ -441,26 +461,13 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
         for (int64_t c = 0; c < 8 * nc; ++c)
           if (L.node_parent[cc[c]] < 0) L.node_parent[cc[c]] = cell_parent[c >> 3];
     }
+    Vec<int32_t>().swap(cell_parent);
     prof("nodes", l);
     const int64_t nn = L.nnodes();
-    // Sample ranges: merge the sorted cells with the sorted samples.
-    L.cell_sbeg.resize(nc);
-    L.cell_send.resize(nc);
-    {
-      int64_t i = 0;
-      for (int64_t c = 0; c < nc; ++c) {
-        const uint64_t k = L.cell_key[c];
-        while (i < n && (s.key[i] >> sh) < k) ++i;
-        L.cell_sbeg[c] = (int32_t)i;
-        while (i < n && (s.key[i] >> sh) == k) ++i;
-        L.cell_send[c] = (int32_t)i;
-      }
-    }
-    prof("corners", l);
     // Colours by cell parity: two cells of one colour share no node.
+    Vec<uint8_t> col(nc);
     {
       int64_t cnt[8] = {0};
-      std::vector<uint8_t> col(nc);
       for (int64_t c = 0; c < nc; ++c) {
         int64_t q[3];
         unmorton(L.cell_key[c], q);
@@ -474,9 +481,44 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
       L.color_perm.resize(nc);
       for (int64_t c = 0; c < nc; ++c) L.color_perm[pos[col[c]]++] = (int32_t)c;
     }
+    // The cells holding samples, in Morton order (a merge of the sorted cells and samples), then
+    // grouped by colour for the screening passes.
+    Vec<int32_t> mcell, mbeg, mend;
+    {
+      int64_t i = 0;
+      for (int64_t c = 0; c < nc; ++c) {
+        const uint64_t k = L.cell_key[c];
+        while (i < n && (s.key[i] >> sh) < k) ++i;
+        const int64_t b = i;
+        while (i < n && (s.key[i] >> sh) == k) ++i;
+        if (i > b) {
+          mcell.push_back((int32_t)c);
+          mbeg.push_back((int32_t)b);
+          mend.push_back((int32_t)i);
+          L.samples_in_cells += i - b;
+        }
+      }
+      const int64_t ms = (int64_t)mcell.size();
+      int64_t cnt[8] = {0};
+      for (int64_t j = 0; j < ms; ++j) ++cnt[col[mcell[j]]];
+      L.scolor_off[0] = 0;
+      for (int k = 0; k < 8; ++k) L.scolor_off[k + 1] = L.scolor_off[k] + cnt[k];
+      int64_t pos[8];
+      for (int k = 0; k < 8; ++k) pos[k] = L.scolor_off[k];
+      L.scell.resize(ms);
+      L.sbeg.resize(ms);
+      L.send.resize(ms);
+      for (int64_t j = 0; j < ms; ++j) {
+        const int64_t d = pos[col[mcell[j]]]++;
+        L.scell[d] = mcell[j];
+        L.sbeg[d] = mbeg[j];
+        L.send[d] = mend[j];
+      }
+    }
+    Vec<uint8_t>().swap(col);
     // Free nodes: every cell of the domain around them is active.
     {
-      std::vector<uint8_t> inc(nn, 0);
+      Vec<uint8_t> inc(nn, 0);
       for (int64_t c = 0; c < 8 * nc; ++c) ++inc[L.cell_corner[c]];
       L.node_free.resize(nn);
       for (int64_t i = 0; i < nn; ++i) {
@@ -496,15 +538,11 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
       for (int64_t i = 0; i < nn; ++i) ++P.kid_off[npar[i] + 1];
       for (int64_t c = 0; c < P.ncells(); ++c) P.kid_off[c + 1] += P.kid_off[c];
       P.kids.resize(nn);
-      std::vector<int32_t> fill(P.kid_off.begin(), P.kid_off.end() - 1);
+      Vec<int32_t> fill(P.kid_off.begin(), P.kid_off.end() - 1);
       for (int64_t i = 0; i < nn; ++i) P.kids[fill[npar[i]]++] = (int32_t)i;
     }
-    for (int64_t c = 0; c < nc; ++c) {
-      const int64_t k = L.cell_send[c] - L.cell_sbeg[c];
-      L.samples_in_cells += k;
-      L.cells_with_samples += k > 0;
-    }
     prof("parent", l);
+    const double ts = wall();
     // Splat the samples whose splat level is l: trilinear weights into their cell's corners, then
     // the level's field is smoothed by the 3-tap filter (a, 1 - 2a, a), a = 1/4, along each axis
     // (the same as spreading each sample's trilinear weights over 4 nodes per axis). A wider kernel
@@ -513,16 +551,17 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
     // screening), in the spirit of PoissonRecon's quadratic B-spline normal splat (Kazhdan and
     // Hoppe 2013). It blurs thin parts, though (two sheets with opposite normals a few cells apart
     // partly cancel), so samples with an opposite-facing sample nearby (flagged with the areas in
-    // prepare_samples) are splatted unsmoothed, after the filter.
-    L.vsplat.assign(3 * nn, 0.0);
-    L.dsplat.assign(nn, 0.0);
+    // prepare_samples) are splatted unsmoothed, after the filter. Samples in index order (cells in
+    // Morton order, each cell's samples in order).
+    Vec<double> vsplat(3 * nn, 0.0);
+    Vec<float> dsplat(nn, 0.0f);
+    int64_t nl = 0;
     {
       const double res = double(L.res);
       const double inv_h3 = res * res * res;
-      auto splat = [&](int64_t i) {
-        const int32_t c = L.cell_hash.find(s.key[i] >> sh);
+      auto splat = [&](int64_t c, int64_t i) {
         int64_t q[3];
-        unmorton(s.key[i] >> sh, q);
+        unmorton(L.cell_key[c], q);
         double tt[3];
         for (int d = 0; d < 3; ++d) tt[d] = std::min(1.0, std::max(0.0, s.pos[3 * i + d] * res - q[d]));
         const double* nrm = unit_normals_unsorted + 3 * s.order[i];
@@ -530,25 +569,96 @@ void build_levels(Tree& t, const double* unit_normals_unsorted) {
         for (int k = 0; k < 8; ++k) {
           const double phi = ((k & 1) ? tt[0] : 1 - tt[0]) * ((k & 2) ? tt[1] : 1 - tt[1]) * ((k & 4) ? tt[2] : 1 - tt[2]);
           const int32_t node = L.cell_corner[8 * c + k];
-          for (int d = 0; d < 3; ++d) L.vsplat[3 * node + d] += a * phi * nrm[d];
-          L.dsplat[node] += s.w[i] * phi;
+          for (int d = 0; d < 3; ++d) vsplat[3 * node + d] += a * phi * nrm[d];
+          dsplat[node] += (float)(s.w[i] * phi);
         }
       };
-      int64_t nthin = 0, nl = 0;
-      for (int64_t i = 0; i < n; ++i)
-        if (s.level[i] == l) {
-          ++nl;
-          if (s.thin[i]) ++nthin; else splat(i);
-        }
-      if (nl > nthin && kSplatSmoothing > 0) smooth_nodal_field(L, kSplatSmoothing);
+      int64_t nthin = 0;
+      for (size_t j = 0; j < mcell.size(); ++j)
+        for (int64_t i = mbeg[j]; i < mend[j]; ++i)
+          if (s.level[i] == l) {
+            ++nl;
+            if (s.thin[i]) ++nthin; else splat(mcell[j], i);
+          }
+      if (nl > nthin && kSplatSmoothing > 0) smooth_nodal_field(L, vsplat, kSplatSmoothing);
       if (nthin > 0)
-        for (int64_t i = 0; i < n; ++i)
-          if (s.level[i] == l && s.thin[i]) splat(i);
+        for (size_t j = 0; j < mcell.size(); ++j)
+          for (int64_t i = mbeg[j]; i < mend[j]; ++i)
+            if (s.level[i] == l && s.thin[i]) splat(mcell[j], i);
     }
+    Vec<int32_t>().swap(mcell);
+    Vec<int32_t>().swap(mbeg);
+    Vec<int32_t>().swap(mend);
     prof("splat", l);
+    // Right sides, b_a = integral V . grad phi_a with V the sum over levels s of the trilinear
+    // field of the level-s splats: b^l = G_l(C^l) + sum over finer levels m of R_l ... R_{m-1}
+    // G_m(splat_m), with C^l the splats at levels <= l prolonged to level l (nested spaces: the
+    // prolongation is exact), G_l the per-cell gradient integrals (GradOp) and R the restriction
+    // (RestrictOp, the transpose of the prolongation). So this level's own splats are restricted
+    // down the coarser levels now, and C^l, the density and b^l are made now: the vector field
+    // never outlives its level (a scalar b per node is kept instead).
+    const CellView cv = cell_view(L);
+    const bool last = l == D || (l >= t.full_depth && max_level <= l);  // no level l + 1
+    // The density: D^l = (D^{l-1} prolonged) + this level's sample weights (float: it only ranks
+    // vertices for trimming).
+    if (l > 0) {
+      const Level& P = t.levels[l - 1];
+      cpu::for_each(nn, ProlongOp<1, float>{L.node_key.data(), L.node_parent.data(), P.cell_key.data(),
+                                            P.cell_corner.data(), P.D.data(), dsplat.data(), dsplat.data()});
+    }
+    L.D.swap(dsplat);
+    Vec<float>().swap(dsplat);
+    if (l > 0 && nl > 0) {
+      Vec<double> own(nn, 0.0);
+      host_colour_pass(L, [&](int64_t off) { return GradOp{cv, off, vsplat.data(), own.data()}; });
+      for (int m = l - 1; m >= 0; --m) {
+        Level& P = t.levels[m];
+        const uint64_t* fine_key = (m + 1 == l ? L : t.levels[m + 1]).node_key.data();
+        Vec<double> r(P.nnodes(), 0.0);
+        const CellView pv = cell_view(P);
+        host_colour_pass(P, [&](int64_t off) {
+          return RestrictOp{pv, off, P.kid_off.data(), P.kids.data(), fine_key, own.data(), r.data()};
+        });
+        double* bp = P.b.data();
+        const double* rp = r.data();
+        cpu::for_each(P.nnodes(), [&](int64_t i) { bp[i] += rp[i]; });
+        own.swap(r);
+      }
+    }
+    if (last)  // what only a finer level would read
+      for (Level& P : t.levels) {
+        Vec<int32_t>().swap(P.kid_off);
+        Vec<int32_t>().swap(P.kids);
+      }
+    if (l > 0) {
+      const Level& P = t.levels[l - 1];
+      cpu::for_each(nn, ProlongOp<3>{L.node_key.data(), L.node_parent.data(), P.cell_key.data(), P.cell_corner.data(),
+                                     Cprev.data(), vsplat.data(), vsplat.data()});
+    }
+    Cprev.swap(vsplat);  // C^l
+    Vec<double>().swap(vsplat);
+    L.b.assign(nn, 0.0);
+    host_colour_pass(L, [&](int64_t off) { return GradOp{cv, off, Cprev.data(), L.b.data()}; });
+    if (last) Vec<double>().swap(Cprev);
+    t_splat += wall() - ts;
+    prof("rhs", l);
+    if (prof.on)
+      std::fprintf(stderr, "  L%d cells %ld nodes %ld sample cells %ld\n", l, (long)nc, (long)nn, (long)L.cells_with_samples());
     t.levels.push_back(std::move(L));
   }
   t.finest = (int)t.levels.size() - 1;
+  for (Level& P : t.levels) {  // (already done at the last level)
+    Vec<int32_t>().swap(P.kid_off);
+    Vec<int32_t>().swap(P.kids);
+  }
+  if (splat_seconds) *splat_seconds = t_splat;
+}
+
+void rebuild_tables(Tree& t) {
+  for (Level& L : t.levels) {
+    L.cell_hash.build(L.cell_key);
+    L.node_hash.build(L.node_key);
+  }
 }
 
 double eval_point(const Tree& t, const double* p, bool density) {
@@ -564,8 +674,11 @@ double eval_point(const Tree& t, const double* p, bool density) {
     const int32_t c = L.cell_hash.find(morton(q[0], q[1], q[2]));
     if (c < 0) continue;
     double v[8];
-    const std::vector<double>& src = density ? L.D : L.U;
-    for (int k = 0; k < 8; ++k) v[k] = src[L.cell_corner[8 * c + k]];
+    const int32_t* cn = &L.cell_corner[8 * c];
+    if (density)
+      for (int k = 0; k < 8; ++k) v[k] = L.D[cn[k]];
+    else
+      for (int k = 0; k < 8; ++k) v[k] = L.U[cn[k]];
     return trilerp(v, tt[0], tt[1], tt[2]);
   }
   return 0.0;
@@ -844,10 +957,15 @@ struct Extractor {
     return trilerp(v, (p[0] - (q[0] << s)) * inv, (p[1] - (q[1] << s)) * inv, (p[2] - (q[2] << s)) * inv);
   }
 
+  // The lattice edges crossed by the surface, 3 per triangle (a vertex's position is computed once
+  // per vertex, after the merge: place_vertices).
   struct Out {
-    std::vector<uint64_t> key;
-    std::vector<double> tval;
+    Vec<uint64_t> key;
   };
+
+  bool on_side(const int64_t* p) const {
+    return p[0] == 0 || p[1] == 0 || p[2] == 0 || p[0] == R || p[1] == R || p[2] == R;
+  }
 
   // Lattice points on the side of the cube count as outside (raised just above the iso-value), so
   // a surface that reaches the side is closed there and the mesh is always watertight.
@@ -858,7 +976,8 @@ struct Extractor {
     for (int k = 0; k < 8; ++k) {
       f[k] = f0[k];
       const int64_t x = o[0] + (k & 1), y = o[1] + ((k >> 1) & 1), z = o[2] + ((k >> 2) & 1);
-      if ((x == 0 || y == 0 || z == 0 || x == R || y == R || z == R) && f[k] < iso + side_eps) f[k] = iso + side_eps;
+      const int64_t p[3] = {x, y, z};
+      if (on_side(p) && f[k] < iso + side_eps) f[k] = iso + side_eps;
       cs |= (f[k] < iso) << k;
     }
     for (int tr = 0; tr < T.ntri[cs]; ++tr)
@@ -867,11 +986,7 @@ struct Extractor {
         const int a = T.edge_a[e], b = T.edge_b[e];
         const int dir = a ^ b;
         const int64_t x = o[0] + (a & 1), y = o[1] + ((a >> 1) & 1), z = o[2] + ((a >> 2) & 1);
-        const uint64_t key = ((uint64_t)((x * (R + 1) + y) * (R + 1) + z) << 3) | (uint64_t)dir;
-        double tv = (iso - f[a]) / (f[b] - f[a]);
-        tv = tv < 0 ? 0 : (tv > 1 ? 1 : tv);
-        out.key.push_back(key);
-        out.tval.push_back(tv);
+        out.key.push_back(((uint64_t)((x * (R + 1) + y) * (R + 1) + z) << 3) | (uint64_t)dir);
       }
   }
 
@@ -948,19 +1063,21 @@ struct Extractor {
 };
 
 
-// Vertex placement along its lattice edge p0 -> p1 (axis ax): a quadratic through (0, f0) and
-// (1, f1) whose end slopes are in the ratio of chi's central differences at p0 and p1 (from the
-// lattice points p0 - 1 and p1 + 1), its root in [0, 1] (the mean when two are). chi is
-// piecewise trilinear, so the linear interpolation of marching cubes puts the vertex where the
-// chord crosses the iso-value; the central differences see the curvature of the transition across
-// the surface and move the vertex towards the true crossing of the smooth function chi stands
-// for (after PoissonRecon's default "non-linear fit" of iso-vertices, Kazhdan and Hoppe 2013;
-// sphere 100k depth 8 Chamfer 0.72e-4 -> 0.63e-4). Kept linear when a point is missing (edges at
-// the side of the cube, whose values are raised there) or the slopes disagree in sign.
-// Parallel over vertices, each from lattice values only: deterministic.
-void refine_vertices(const Extractor& ex, const std::vector<uint64_t>& vkey, std::vector<double>& verts) {
+// Vertex placement along its lattice edge p0 -> p1 (axis ax). Marching cubes' linear
+// interpolation of chi at the two lattice points (those on the side of the cube raised as in
+// cube(): the same values, bit for bit, as the cubes that made the edge saw), then, away from the
+// side, a quadratic through (0, f0) and (1, f1) whose end slopes are in the ratio of chi's central
+// differences at p0 and p1 (from the lattice points p0 - 1 and p1 + 1), its root in [0, 1] (the
+// mean when two are). chi is piecewise trilinear, so the linear interpolation puts the vertex where
+// the chord crosses the iso-value; the central differences see the curvature of the transition
+// across the surface and move the vertex towards the true crossing of the smooth function chi
+// stands for (after PoissonRecon's default "non-linear fit" of iso-vertices, Kazhdan and Hoppe
+// 2013; sphere 100k depth 8 Chamfer 0.72e-4 -> 0.63e-4). Kept linear when the slopes disagree in
+// sign. Parallel over vertices, each from lattice values only: deterministic.
+void place_vertices(const Extractor& ex, const Vec<uint64_t>& vkey, Vec<double>& verts) {
   const int64_t R = ex.R;
   const double invR = 1.0 / double(R);
+  verts.resize(3 * vkey.size());
   cpu::for_each((int64_t)vkey.size(), [&](int64_t vi) {
     const uint64_t key = vkey[vi];
     const int dir = (int)(key & 7);
@@ -971,17 +1088,26 @@ void refine_vertices(const Extractor& ex, const std::vector<uint64_t>& vkey, std
     rest /= (uint64_t)(R + 1);
     p0[1] = (int64_t)(rest % (uint64_t)(R + 1));
     p0[0] = (int64_t)(rest / (uint64_t)(R + 1));
+    int64_t p1[3] = {p0[0], p0[1], p0[2]};
+    p1[ax] += 1;
+    const double iso = ex.iso;
+    const double f0 = ex.lattice_value(p0), f1 = ex.lattice_value(p1);
+    double g0 = f0, g1 = f1;
+    if (ex.on_side(p0) && g0 < iso + ex.side_eps) g0 = iso + ex.side_eps;
+    if (ex.on_side(p1) && g1 < iso + ex.side_eps) g1 = iso + ex.side_eps;
+    double tv = (iso - g0) / (g1 - g0);
+    tv = tv < 0 ? 0 : (tv > 1 ? 1 : tv);
+    for (int d = 0; d < 3; ++d) verts[3 * vi + d] = double(p0[d]) * invR;
+    verts[3 * vi + ax] = (double(p0[ax]) + tv) * invR;
     for (int d = 0; d < 3; ++d) {
       const int64_t lo = d == ax ? p0[d] - 1 : p0[d], hi = d == ax ? p0[d] + 2 : p0[d];
-      if (lo <= 0 || hi >= R) return;  // touches the side of the cube
+      if (lo <= 0 || hi >= R) return;  // touches the side of the cube: linear
     }
-    int64_t pm[3] = {p0[0], p0[1], p0[2]}, p1[3] = {p0[0], p0[1], p0[2]}, p2[3] = {p0[0], p0[1], p0[2]};
+    int64_t pm[3] = {p0[0], p0[1], p0[2]}, p2[3] = {p0[0], p0[1], p0[2]};
     pm[ax] -= 1;
-    p1[ax] += 1;
     p2[ax] += 2;
-    const double fm = ex.lattice_value(pm), f0 = ex.lattice_value(p0);
-    const double f1 = ex.lattice_value(p1), f2 = ex.lattice_value(p2);
-    const double iso = ex.iso, df = f1 - f0;
+    const double fm = ex.lattice_value(pm), f2 = ex.lattice_value(p2);
+    const double df = f1 - f0;
     double m0 = 0.5 * (f1 - fm), m1 = 0.5 * (f2 - f0);
     if (!((m0 + m1) * df > 0) || (f0 < iso) == (f1 < iso)) return;
     const double sc = df / (0.5 * (m0 + m1));  // makes the cubic Hermite term vanish
@@ -1010,14 +1136,14 @@ void refine_vertices(const Extractor& ex, const std::vector<uint64_t>& vkey, std
 
 }  // namespace
 
-void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<int32_t>& faces,
-             std::vector<double>& density) {
+void extract(const Tree& t, double iso, Vec<double>& verts, Vec<int32_t>& faces,
+             Vec<double>& density) {
   // The lattice: the finest level that at least a quarter of the samples were splatted at (or
   // finer), so that a few densely sampled spots do not force the whole surface to their resolution;
   // finer levels still refine the function values at the lattice points.
   int L = std::min(t.full_depth, t.finest);
   {
-    std::vector<int64_t> cnt(t.depth + 2, 0);
+    Vec<int64_t> cnt(t.depth + 2, 0);
     for (int8_t v : t.s.level) ++cnt[v];
     int64_t above = 0;
     for (int l = t.depth; l >= 0; --l) {
@@ -1035,12 +1161,12 @@ void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<
     int l;
     int64_t lo, hi;
   };
-  std::vector<Chunk> chunks;
+  Vec<Chunk> chunks;
   for (int l = 0; l <= L; ++l)
     for (int64_t lo = 0; lo < t.levels[l].ncells(); lo += kChunk)
       chunks.push_back({l, lo, std::min(t.levels[l].ncells(), lo + kChunk)});
   Prof prof;
-  std::vector<Extractor::Out> outs(chunks.size());
+  Vec<Extractor::Out> outs(chunks.size());
   parallel_tasks((int64_t)chunks.size(), [&](int64_t i) {
     const Chunk& ch = chunks[i];
     for (int64_t c = ch.lo; c < ch.hi; ++c) ex.cell(ch.l, c, outs[i]);
@@ -1052,21 +1178,17 @@ void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<
   // Vertices: one per lattice edge, numbered in order of first use (deterministic). A vertex is
   // shared by about 6 corners: the table starts at that size and doubles when 2/3 full.
   int bits = bits_for(std::max<int64_t>(ncorner / 6, 8));
-  std::vector<uint64_t> hk(size_t(1) << bits, kEmptyKey);
-  std::vector<int32_t> hv(size_t(1) << bits, -1);
-  int64_t used = 0;
+  Vec<uint64_t> hk(size_t(1) << bits, kEmptyKey);
+  Vec<int32_t> hv(size_t(1) << bits, -1);
   faces.resize(ncorner);
-  verts.clear();
-  verts.reserve(ncorner / 2 + 3);
-  std::vector<uint64_t> vkey;  // the lattice edge of each vertex
+  Vec<uint64_t> vkey;  // the lattice edge of each vertex
   vkey.reserve(ncorner / 6 + 3);
-  const double invR = 1.0 / double(ex.R);
   int64_t f = 0;
   for (auto& o : outs) {
     for (size_t j = 0; j < o.key.size(); ++j) {
-      if (3 * (used + 1) > 2 * (int64_t)hk.size()) {
-        std::vector<uint64_t> ok;
-        std::vector<int32_t> ov;
+      if (3 * ((int64_t)vkey.size() + 1) > 2 * (int64_t)hk.size()) {
+        Vec<uint64_t> ok;
+        Vec<int32_t> ov;
         ok.swap(hk);
         ov.swap(hv);
         ++bits;
@@ -1086,30 +1208,21 @@ void extract(const Tree& t, double iso, std::vector<double>& verts, std::vector<
       uint64_t s = hash_slot(key, bits);
       while (hk[s] != kEmptyKey && hk[s] != key) s = (s + 1) & mask;
       if (hk[s] == kEmptyKey) {
-        ++used;
         hk[s] = key;
-        hv[s] = (int32_t)(verts.size() / 3);
-        const int dir = (int)(key & 7);
-        uint64_t rest = key >> 3;
-        const int64_t z = (int64_t)(rest % (uint64_t)(ex.R + 1));
-        rest /= (uint64_t)(ex.R + 1);
-        const int64_t y = (int64_t)(rest % (uint64_t)(ex.R + 1));
-        const int64_t x = (int64_t)(rest / (uint64_t)(ex.R + 1));
-        const double tv = o.tval[j];
-        verts.push_back((x + tv * (dir & 1)) * invR);
-        verts.push_back((y + tv * ((dir >> 1) & 1)) * invR);
-        verts.push_back((z + tv * ((dir >> 2) & 1)) * invR);
+        hv[s] = (int32_t)vkey.size();
         vkey.push_back(key);
       }
       faces[f++] = hv[s];
     }
-    std::vector<uint64_t>().swap(o.key);
-    std::vector<double>().swap(o.tval);
+    Vec<uint64_t>().swap(o.key);
   }
+  Vec<uint64_t>().swap(hk);
+  Vec<int32_t>().swap(hv);
+  Vec<Extractor::Out>().swap(outs);
   prof("ex-merge", L);
-  refine_vertices(ex, vkey, verts);
-  std::vector<uint64_t>().swap(vkey);
-  prof("ex-fit", L);
+  place_vertices(ex, vkey, verts);
+  Vec<uint64_t>().swap(vkey);
+  prof("ex-place", L);
   const int64_t nv = (int64_t)verts.size() / 3;
   density.resize(nv);
   cpu::for_each(nv, [&](int64_t i) { density[i] = eval_point(t, &verts[3 * i], true); });

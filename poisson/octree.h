@@ -16,17 +16,29 @@
 //
 // Storage per level: active cells as sorted Morton keys (so the samples of a cell are a contiguous
 // range of the Morton-sorted samples, at every level), their 8 corner-node indices, nodes as sorted
-// packed keys, and open-addressing hash tables key -> index for neighbour lookups. Everything is
-// built by sorting, so it does not depend on thread count or hash order.
+// packed keys; open-addressing hash tables key -> index only for the evaluation after the solve.
+// Everything is built by sorting, so it does not depend on thread count or hash order.
+//
+// Memory: the peak is the finest level's solve. What a level keeps is only what a later phase
+// reads: the splatted normal field is folded into the level's right side b and the next level's
+// splats as soon as the level is built (a scalar per node instead of a vector), the density chain
+// likewise, the prolongation children only until the build ends, the hash tables only after the
+// solve (see Level).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "../csrc/core/backend.h"
+#include "../csrc/core/large_alloc.h"
 
 namespace ef {
 namespace poisson {
+
+// The hierarchy's arrays: large ones are mapped pages, returned to the system when freed (see
+// large_alloc.h), so each phase's peak is what it holds, not what earlier phases left in the heap.
+template <class T>
+using Vec = LargeVector<T>;
 
 constexpr int kMaxDepth = 16;
 constexpr uint64_t kEmptyKey = ~uint64_t(0);
@@ -98,10 +110,10 @@ struct HashView {
 // Open addressing, linear probing, load <= 2/3. Keys are inserted in sorted order (deterministic).
 // The key array must outlive the table and stay unchanged (a moved std::vector keeps its buffer).
 struct HashTable {
-  std::vector<int32_t> slots;
+  Vec<int32_t> slots;
   const uint64_t* keys = nullptr;
   int bits = 1;
-  void build(const std::vector<uint64_t>& sorted_keys);
+  void build(const Vec<uint64_t>& sorted_keys);
   HashView view() const { return HashView{keys, slots.data(), bits}; }
   int32_t find(uint64_t key) const { return view().find(key); }
 };
@@ -110,40 +122,47 @@ struct Level {
   int l = 0;
   int64_t res = 1;                    // cells per axis, 2^l
   double h = 1;                       // cell width (unit cube)
-  std::vector<uint64_t> cell_key;     // Morton, sorted
-  std::vector<int32_t> cell_corner;   // 8 per cell, corner k = (dx | dy << 1 | dz << 2)
-  std::vector<int32_t> cell_sbeg;     // samples of the cell: [sbeg, send) of the sorted samples
-  std::vector<int32_t> cell_send;
-  std::vector<int32_t> color_perm;    // cells grouped by parity colour (no two share a node)
+  Vec<uint64_t> cell_key;     // Morton, sorted
+  Vec<int32_t> cell_corner;   // 8 per cell, corner k = (dx | dy << 1 | dz << 2)
+  Vec<int32_t> color_perm;    // cells grouped by parity colour (no two share a node)
   int64_t color_off[9] = {0};
-  std::vector<uint64_t> node_key;     // pack_node, sorted
-  std::vector<uint8_t> node_free;     // 1: unknown at this level
-  std::vector<int32_t> node_parent;   // an active cell of level l-1 containing the node (-1 at l=0)
-  std::vector<int32_t> kid_off;       // (cells + 1): nodes of level l+1 whose node_parent is the cell,
-  std::vector<int32_t> kids;          //   as CSR (filled when level l+1 is built)
-  int64_t samples_in_cells = 0, cells_with_samples = 0;
-  std::vector<double> vsplat;         // (nodes, 3) normal field splatted at this level
-  std::vector<double> dsplat;         // (nodes,) sample weight splatted at this level
+  // The cells holding samples (the screening term), grouped by colour as in color_perm: cell
+  // scell[j] holds the sorted samples [sbeg[j], send[j]). Most active cells hold none (the band).
+  Vec<int32_t> scell, sbeg, send;
+  int64_t scolor_off[9] = {0};
+  int64_t samples_in_cells = 0;
+  Vec<uint64_t> node_key;     // pack_node, sorted
+  Vec<uint8_t> node_free;     // 1: unknown at this level
+  Vec<int32_t> node_parent;   // an active cell of level l-1 containing the node (-1 at l=0)
+  Vec<int32_t> kid_off;       // (cells + 1): nodes of level l+1 whose node_parent is the cell,
+  Vec<int32_t> kids;          //   as CSR (filled when level l+1 is built; build only)
+  Vec<double> b;              // right side of the level's system (all splat levels), built
+                                      //   with the hierarchy, freed by the solve
+  // Key -> index tables for the point evaluation and the extraction. The build and the solve
+  // address everything by index, so they are made after the solve (rebuild_tables), when the
+  // solver's vectors are gone: the tables never add to the peak memory.
   HashTable cell_hash, node_hash;
   // Solver output
-  std::vector<double> U;              // chi_l at the nodes
-  std::vector<double> D;              // density field (all samples splatted at levels <= l)
+  Vec<double> U;              // chi_l at the nodes
+  Vec<float> D;               // density field (all samples splatted at levels <= l); float:
+                                      //   it only ranks vertices for trimming
   int iterations = 0;
   int64_t ncells() const { return (int64_t)cell_key.size(); }
   int64_t nnodes() const { return (int64_t)node_key.size(); }
+  int64_t cells_with_samples() const { return (int64_t)scell.size(); }
 };
 
 struct Samples {
   int64_t n = 0;
-  std::vector<double> pos;     // (n, 3) unit cube, Morton-sorted
-  std::vector<double> w;       // (n,) confidence
-  std::vector<int32_t> order;  // sorted position -> input index
-  std::vector<uint64_t> key;   // Morton key at the finest level
-  std::vector<int8_t> level;   // splat level
-  std::vector<double> area;    // A_i
-  std::vector<uint8_t> thin;   // 1: an opposite-facing sample is near (see kThinDot)
-  std::vector<double> dev;     // rms offset along the normal of the same-facing samples in the area ball
-  std::vector<double> ws;      // screening weight (w scaled by the local scatter, see kScreenBoost)
+  Vec<double> pos;     // (n, 3) unit cube, Morton-sorted
+  Vec<double> w;       // (n,) confidence
+  Vec<int32_t> order;  // sorted position -> input index
+  Vec<uint64_t> key;   // Morton key at the finest level
+  Vec<int8_t> level;   // splat level
+  Vec<double> area;    // A_i
+  Vec<uint8_t> thin;   // 1: an opposite-facing sample is near (see kThinDot)
+  Vec<double> dev;     // rms offset along the normal of the same-facing samples in the area ball
+  Vec<double> ws;      // screening weight (w scaled by the local scatter, see kScreenBoost)
 };
 
 struct Tree {
@@ -153,21 +172,24 @@ struct Tree {
   int band = 1;         // sparse levels: (2 band + 1)^3 cells around each sample's cell
   double alpha = 0;
   Samples s;
-  std::vector<Level> levels;
+  Vec<Level> levels;
 };
 
 // Sorts and classifies the samples (splat levels, areas); returns the estimated bytes the tree and
 // solve will need (before anything large is allocated).
 int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_normals, const double* conf, int64_t n,
                         int depth, int full_depth, double samples_per_node, double point_weight, int band);
-// Builds the levels (cells, nodes, tables, splats).
-void build_levels(Tree& t, const double* unit_normals_unsorted);
+// Builds the levels (cells, nodes, colours, splats and each level's right side b and density D);
+// *splat_seconds gets the time of the splats and right sides.
+void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_seconds);
+// Builds every level's cell and node tables (for eval_point and extract).
+void rebuild_tables(Tree& t);
 // chi at a unit-cube point (finest level whose active cell contains it).
 double eval_point(const Tree& t, const double* p, bool density);
 // Marching cubes on a virtual uniform lattice (see extract() for its level), visiting only the
 // cells whose function can cross the iso-value.
-void extract(const Tree& t, double iso, std::vector<double>& verts_unit, std::vector<int32_t>& faces,
-             std::vector<double>& density);
+void extract(const Tree& t, double iso, Vec<double>& verts_unit, Vec<int32_t>& faces,
+             Vec<double>& density);
 
 }  // namespace poisson
 }  // namespace ef

@@ -67,7 +67,7 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
   EF_CHECK(ext > 0, "points: all points coincide");
   res.width = ext * prm.scale;
   for (int d = 0; d < 3; ++d) res.center[d] = 0.5 * (lo[d] + hi[d]);
-  std::vector<double> unit(3 * n), nrm(3 * n);
+  Vec<double> unit(3 * n), nrm(3 * n);
   // The cube is [0, 1)^3; a point on the far side (scale = 1) is kept inside by the clamping of the
   // cell index.
   for (int64_t i = 0; i < n; ++i) {
@@ -90,10 +90,12 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
     throw MemoryError(detail::concat("poisson.reconstruct: depth ", prm.depth, " with ", n,
                                      " points needs about ", need >> 20, " MiB, only ", have >> 20,
                                      " MiB are available (lower depth)"));
-  build_levels(t, nrm.data());
-  unit.clear();
-  unit.shrink_to_fit();
-  res.timings.push_back({"tree", now() - t0});
+  Vec<double>().swap(unit);
+  double t_splat = 0;
+  build_levels(t, nrm.data(), &t_splat);
+  Vec<double>().swap(nrm);
+  res.timings.push_back({"tree", now() - t0 - t_splat});
+  res.timings.push_back({"splat", t_splat});
   res.finest_level = t.finest;
   for (const Level& L : t.levels) res.nodes.push_back(L.nnodes());
   res.alpha = t.alpha;
@@ -109,6 +111,7 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
   for (const Level& L : t.levels) res.iterations.push_back(L.iterations);
 
   t0 = now();
+  rebuild_tables(t);
   // Iso-value: weighted mean of chi at the samples.
   double num = 0, den = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -116,14 +119,27 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
     den += t.s.w[i];
   }
   res.iso_value = den > 0 ? num / den : 0.0;
-  std::vector<double> vu;
+  // The extraction reads the samples' levels only.
+  Vec<double>().swap(t.s.pos);
+  Vec<double>().swap(t.s.w);
+  Vec<uint64_t>().swap(t.s.key);
+  Vec<double>().swap(t.s.dev);
+  if (!prm.debug) {
+    Vec<int32_t>().swap(t.s.order);
+    Vec<double>().swap(t.s.area);
+    Vec<uint8_t>().swap(t.s.thin);
+    Vec<double>().swap(t.s.ws);
+  }
+  Vec<double> vu;
   extract(t, res.iso_value, vu, res.faces, res.density);
   res.vertices.resize(vu.size());
   for (size_t i = 0; i < vu.size(); i += 3)
     for (int d = 0; d < 3; ++d) res.vertices[i + d] = (vu[i + d] - 0.5) * res.width + res.center[d];
   res.timings.push_back({"extract", now() - t0});
   if (prm.debug) {
-    for (const Level& L : t.levels) res.levels.push_back(LevelDebug{L.node_key, L.U});
+    for (const Level& L : t.levels)
+      res.levels.push_back(LevelDebug{std::vector<uint64_t>(L.node_key.begin(), L.node_key.end()),
+                                      std::vector<double>(L.U.begin(), L.U.end())});
     res.sample_area.resize(n);
     res.sample_level.resize(n);
     res.sample_thin.resize(n);

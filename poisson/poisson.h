@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "../csrc/core/large_alloc.h"
+
 namespace ef {
 namespace poisson {
 
@@ -50,9 +52,9 @@ struct LevelDebug {
 };
 
 struct Result {
-  std::vector<double> vertices;   // (V, 3) input frame
-  std::vector<int32_t> faces;     // (F, 3), outward (towards increasing chi) orientation
-  std::vector<double> density;    // (V,)
+  LargeVector<double> vertices;   // (V, 3) input frame
+  LargeVector<int32_t> faces;     // (F, 3), outward (towards increasing chi) orientation
+  LargeVector<double> density;    // (V,)
   double iso_value = 0;
   int finest_level = 0;
   std::vector<int64_t> nodes;     // active nodes per level

@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "error.h"
+#include "large_alloc.h"
 #include "thread_pool.h"
 
 namespace ef {
@@ -125,7 +126,7 @@ class Buffer {
   }
 
  private:
-  std::vector<T> v_;
+  LargeVector<T> v_;  // large buffers are mapped pages, returned when freed (large_alloc.h)
 };
 
 // Copies between caller memory on this backend and the host.
