@@ -81,6 +81,7 @@ void bind_poisson(py::module_& m) {
         d["center"] = std::vector<double>(r.center, r.center + 3);
         d["width"] = r.width;
         d["alpha"] = r.alpha;
+        d["memory_estimate"] = r.memory_estimate;
         if (debug) {
           py::list levels;
           for (const auto& L : r.levels) {

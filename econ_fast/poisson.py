@@ -84,6 +84,9 @@ class PoissonResult:
     nodes:       active nodes per level (list, level 0 first)
     iterations:  CG iterations run per level
     finest_level: finest level with active cells; alpha: the screening weight used
+    frame:       the unit-cube frame (center, width) and ``memory_estimate``, the bytes the pre-flight
+                 check expected at most (a MemoryError is raised before allocating when the
+                 available memory is below it); with ``_debug`` the per-level node values
     """
 
     mesh: Mesh
@@ -219,7 +222,7 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
         f = remap[f].astype(np.int32)
     timings = dict(r["timings"])
     timings["total"] = float(sum(timings.values()))
-    frame = {"center": np.array(r["center"]), "width": r["width"]}
+    frame = {"center": np.array(r["center"]), "width": r["width"], "memory_estimate": int(r["memory_estimate"])}
     if _debug:
         frame.update(levels=r["levels"], sample_area=r["sample_area"], sample_level=r["sample_level"],
                      sample_thin=r["sample_thin"], sample_screen=r["sample_screen"])

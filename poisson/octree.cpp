@@ -10,6 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
+#if defined(_MSC_VER)
+#include <intrin.h>
+#endif
 
 #include "../csrc/core/error.h"
 #include "../csrc/core/parallel.h"
@@ -27,35 +30,6 @@ int bits_for(int64_t n) {  // table of >= 1.5 n slots (load <= 2/3 for linear pr
   return b;
 }
 
-// LSD radix sort of keys (< 2^bits) with an optional payload, 11-bit digits; stable, so equal keys
-// keep their payload order (deterministic).
-void radix_sort(Vec<uint64_t>& keys, Vec<uint32_t>* vals, int bits) {
-  const size_t n = keys.size();
-  if (n < 2) return;
-  Vec<uint64_t> k2(n);
-  Vec<uint32_t> v2(vals ? n : 0);
-  constexpr int kDigit = 11;
-  constexpr size_t kBuckets = size_t(1) << kDigit;
-  Vec<size_t> cnt(kBuckets);
-  for (int shift = 0; shift < bits; shift += kDigit) {
-    std::fill(cnt.begin(), cnt.end(), 0);
-    for (size_t i = 0; i < n; ++i) ++cnt[(keys[i] >> shift) & (kBuckets - 1)];
-    size_t sum = 0;
-    for (size_t b = 0; b < kBuckets; ++b) {
-      const size_t c = cnt[b];
-      cnt[b] = sum;
-      sum += c;
-    }
-    for (size_t i = 0; i < n; ++i) {
-      const size_t dst = cnt[(keys[i] >> shift) & (kBuckets - 1)]++;
-      k2[dst] = keys[i];
-      if (vals) v2[dst] = (*vals)[i];
-    }
-    keys.swap(k2);
-    if (vals) vals->swap(v2);
-  }
-}
-
 // Runs f(i) for i in [0, n) on the thread pool, one task per index (for coarse tasks, where
 // cpu::for_each's element grain would keep a few thousand of them on one thread).
 template <class F>
@@ -67,6 +41,59 @@ void parallel_tasks(int64_t n, const F& f) {
   }
   cpu::ThreadPool::instance().run(
       n, [](const void* ctx, int64_t i) { (*static_cast<const F*>(ctx))(i); }, &f);
+}
+
+// LSD radix sort of keys (< 2^bits), 11-bit digits, parallel over fixed chunks of the array: each
+// pass counts the digits of every chunk, then each chunk scatters its keys in order to the
+// positions the counts give (digit-major, then chunk order). Stable, and the output is the sorted
+// array whatever the thread count.
+void radix_sort(Vec<uint64_t>& keys, int bits) {
+  const int64_t n = (int64_t)keys.size();
+  if (n < 2) return;
+  constexpr int kDigit = 11;
+  constexpr int64_t kBuckets = int64_t(1) << kDigit;
+  constexpr int64_t kChunk = int64_t(1) << 16;
+  const int64_t nch = (n + kChunk - 1) / kChunk;
+  Vec<uint64_t> k2(n);
+  Vec<int64_t> cnt(nch * kBuckets);
+  for (int shift = 0; shift < bits; shift += kDigit) {
+    const uint64_t* src = keys.data();
+    uint64_t* dst = k2.data();
+    parallel_tasks(nch, [&](int64_t ch) {
+      int64_t* c = &cnt[ch * kBuckets];
+      std::fill(c, c + kBuckets, int64_t(0));
+      for (int64_t i = ch * kChunk, e = std::min(n, i + kChunk); i < e; ++i) ++c[(src[i] >> shift) & (kBuckets - 1)];
+    });
+    int64_t sum = 0;
+    for (int64_t b = 0; b < kBuckets; ++b)
+      for (int64_t ch = 0; ch < nch; ++ch) {
+        int64_t& c = cnt[ch * kBuckets + b];
+        const int64_t v = c;
+        c = sum;
+        sum += v;
+      }
+    parallel_tasks(nch, [&](int64_t ch) {
+      int64_t* c = &cnt[ch * kBuckets];
+      for (int64_t i = ch * kChunk, e = std::min(n, i + kChunk); i < e; ++i)
+        dst[c[(src[i] >> shift) & (kBuckets - 1)]++] = src[i];
+    });
+    keys.swap(k2);
+  }
+}
+
+// Sorts and removes duplicates, keeping the array at its new size (no slack).
+void sort_unique(Vec<uint64_t>& keys, int bits) {
+  radix_sort(keys, bits);
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  Vec<uint64_t>(keys.begin(), keys.end()).swap(keys);
+}
+
+inline bool cas_int32(int32_t* p, int32_t expected, int32_t desired) {
+#if defined(_MSC_VER)
+  return _InterlockedCompareExchange(reinterpret_cast<volatile long*>(p), (long)desired, (long)expected) == expected;
+#else
+  return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+#endif
 }
 
 inline double lerp(double a, double b, double t) { return (1.0 - t) * a + t * b; }
@@ -128,16 +155,20 @@ void smooth_nodal_field(const Level& L, Vec<double>& field, double a) {
 
 }  // namespace
 
+// Parallel inserts by compare-and-swap. Where a key lands depends on the order of the inserts, but
+// find() returns the key's index wherever it lands: results do not depend on the thread count.
 void HashTable::build(const Vec<uint64_t>& sorted_keys) {
   bits = bits_for((int64_t)sorted_keys.size());
   keys = sorted_keys.data();
-  slots.assign(size_t(1) << bits, -1);
+  slots.resize(size_t(1) << bits);
+  int32_t* sl = slots.data();
+  cpu::for_each((int64_t)slots.size(), [&](int64_t i) { sl[i] = -1; });
   const uint64_t mask = slots.size() - 1;
-  for (size_t i = 0; i < sorted_keys.size(); ++i) {
-    uint64_t s = hash_slot(sorted_keys[i], bits);
-    while (slots[s] >= 0) s = (s + 1) & mask;
-    slots[s] = (int32_t)i;
-  }
+  const int b = bits;
+  cpu::for_each((int64_t)sorted_keys.size(), [&](int64_t i) {
+    uint64_t s = hash_slot(keys[i], b);
+    while (!cas_int32(&sl[s], -1, (int32_t)i)) s = (s + 1) & mask;
+  });
 }
 
 int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_normals, const double* conf, int64_t n,
@@ -377,24 +408,26 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
       // cells around each sample's cell, 4^3 free nodes) rather than 1 (2^3 free nodes: only the
       // sample cell's corners) lets each level's correction change the transition of chi across the
       // surface smoothly; with 1 the truncated corrections left a 0.1-0.2 cell wobble (sphere).
+      const int w = 2 * t.band + 1;
+      const uint64_t none = uint64_t(1) << (3 * l);  // sorts after every cell
       for (int axis = 0; axis < 3; ++axis) {
-        Vec<uint64_t> nb;
-        nb.reserve(occ.size() * (2 * t.band + 1));
-        for (uint64_t k : occ) {
+        Vec<uint64_t> nb(occ.size() * w);
+        const uint64_t* op = occ.data();
+        uint64_t* np = nb.data();
+        cpu::for_each((int64_t)occ.size(), [&](int64_t i) {
           int64_t c[3];
-          unmorton(k, c);
+          unmorton(op[i], c);
           for (int dd = -t.band; dd <= t.band; ++dd) {
             int64_t q[3] = {c[0], c[1], c[2]};
             q[axis] += dd;
-            if (q[axis] < 0 || q[axis] >= L.res) continue;
-            nb.push_back(morton(q[0], q[1], q[2]));
+            np[i * w + dd + t.band] = (q[axis] < 0 || q[axis] >= L.res) ? none : morton(q[0], q[1], q[2]);
           }
-        }
-        radix_sort(nb, nullptr, 3 * l);
-        nb.erase(std::unique(nb.begin(), nb.end()), nb.end());
+        });
+        sort_unique(nb, 3 * l + 1);
+        if (!nb.empty() && nb.back() == none) nb.pop_back();
         occ.swap(nb);
       }
-      L.cell_key.assign(occ.begin(), occ.end());  // exact size: occ has the dilation's slack
+      L.cell_key.swap(occ);
     }
     prof("cells", l);
     const int64_t nc = L.ncells();
@@ -412,58 +445,6 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
         cell_parent[c] = (int32_t)j;
       }
     }
-    // Nodes: the corners of the active cells, numbered in Morton order. They are the cells
-    // (as lattice points) dilated by one in the positive direction of each axis in turn (sort +
-    // unique after each), which needs far less scratch memory than sorting 8 corner keys per cell.
-    // A cell's corners are then found through a node table (dropped once they are); the
-    // prolongation parent of a node is the parent of the first cell (in order) that has it as a
-    // corner.
-    {
-      Vec<uint64_t> keys(L.cell_key);
-      for (int axis = 0; axis < 3; ++axis) {
-        const size_t m = keys.size();
-        keys.resize(2 * m);
-        uint64_t* kp = keys.data();
-        cpu::for_each((int64_t)m, [&](int64_t i) {
-          int64_t q[3];
-          unmorton(kp[i], q);
-          ++q[axis];
-          kp[m + i] = morton(q[0], q[1], q[2]);
-        });
-        radix_sort(keys, nullptr, 3 * (l + 1));
-        keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-      }
-      L.node_key.resize(keys.size());
-      uint64_t* nk = L.node_key.data();
-      const uint64_t* kp = keys.data();
-      cpu::for_each((int64_t)keys.size(), [&](int64_t i) {
-        int64_t q[3];
-        unmorton(kp[i], q);
-        nk[i] = pack_node(q[0], q[1], q[2]);
-      });
-    }
-    EF_CHECK(L.nnodes() < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", L.nnodes(), " nodes (at most 2^31)");
-    {
-      HashTable node_hash;
-      node_hash.build(L.node_key);
-      L.cell_corner.resize(8 * nc);
-      const uint64_t* ck = L.cell_key.data();
-      int32_t* cc = L.cell_corner.data();
-      const HashView hv = node_hash.view();
-      cpu::for_each(nc, [&](int64_t c) {
-        int64_t q[3];
-        unmorton(ck[c], q);
-        for (int k = 0; k < 8; ++k)
-          cc[8 * c + k] = hv.find(pack_node(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)));
-      });
-      L.node_parent.assign(L.nnodes(), -1);
-      if (l > 0)
-        for (int64_t c = 0; c < 8 * nc; ++c)
-          if (L.node_parent[cc[c]] < 0) L.node_parent[cc[c]] = cell_parent[c >> 3];
-    }
-    Vec<int32_t>().swap(cell_parent);
-    prof("nodes", l);
-    const int64_t nn = L.nnodes();
     // Colours by cell parity: two cells of one colour share no node.
     Vec<uint8_t> col(nc);
     {
@@ -481,6 +462,86 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
       L.color_perm.resize(nc);
       for (int64_t c = 0; c < nc; ++c) L.color_perm[pos[col[c]]++] = (int32_t)c;
     }
+    // Nodes: the corners of the active cells, numbered in Morton order. They are the cells
+    // (as lattice points) dilated by one in the positive direction of each axis in turn (sort +
+    // unique after each), which needs far less scratch memory than sorting 8 corner keys per cell.
+    // A cell's corners are then found through a node table (dropped once they are).
+    {
+      Vec<uint64_t> keys(L.cell_key);
+      for (int axis = 0; axis < 3; ++axis) {
+        const size_t m = keys.size();
+        keys.resize(2 * m);
+        uint64_t* kp = keys.data();
+        cpu::for_each((int64_t)m, [&](int64_t i) {
+          int64_t q[3];
+          unmorton(kp[i], q);
+          ++q[axis];
+          kp[m + i] = morton(q[0], q[1], q[2]);
+        });
+        sort_unique(keys, 3 * (l + 1));
+      }
+      EF_CHECK((int64_t)keys.size() < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", keys.size(),
+               " nodes (at most 2^31)");
+      L.node_key.resize(keys.size());
+      uint64_t* nk = L.node_key.data();
+      const uint64_t* kp = keys.data();
+      cpu::for_each((int64_t)keys.size(), [&](int64_t i) {
+        int64_t q[3];
+        unmorton(kp[i], q);
+        nk[i] = pack_node(q[0], q[1], q[2]);
+      });
+    }
+    const int64_t nn = L.nnodes();
+    {
+      HashTable node_table;
+      node_table.build(L.node_key);
+      L.cell_corner.resize(8 * nc);
+      const uint64_t* ck = L.cell_key.data();
+      int32_t* cc = L.cell_corner.data();
+      const HashView hv = node_table.view();
+      cpu::for_each(nc, [&](int64_t c) {
+        int64_t q[3];
+        unmorton(ck[c], q);
+        for (int k = 0; k < 8; ++k)
+          cc[8 * c + k] = hv.find(pack_node(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)));
+      });
+    }
+    // Per node: its prolongation parent, the parent of a cell that has it as a corner (the first
+    // colour's, then the lowest-numbered cell's: one colour at a time, no two cells of a colour
+    // share a node, so the choice is fixed), and whether it is free (every cell of the domain
+    // around it is active).
+    {
+      L.node_parent.assign(nn, -1);
+      Vec<uint8_t> inc(nn, 0);
+      int32_t* par = L.node_parent.data();
+      uint8_t* ip = inc.data();
+      const int32_t* cc = L.cell_corner.data();
+      const int32_t* perm = L.color_perm.data();
+      const int32_t* cpar = cell_parent.data();
+      for (int c0 = 0; c0 < 8; ++c0) {
+        const int64_t off = L.color_off[c0];
+        cpu::for_each(L.color_off[c0 + 1] - off, [&](int64_t j) {
+          const int64_t c = perm[off + j];
+          for (int k = 0; k < 8; ++k) {
+            const int32_t v = cc[8 * c + k];
+            ++ip[v];
+            if (l > 0 && par[v] < 0) par[v] = cpar[c];
+          }
+        });
+      }
+      L.node_free.resize(nn);
+      uint8_t* fr = L.node_free.data();
+      const int64_t R = L.res;
+      cpu::for_each(nn, [&](int64_t i) {
+        int64_t q[3];
+        unpack_node(L.node_key[i], q);
+        int expect = 1;
+        for (int d = 0; d < 3; ++d) expect *= (q[d] == 0 || q[d] == R) ? 1 : 2;
+        fr[i] = ip[i] == expect;
+      });
+    }
+    Vec<int32_t>().swap(cell_parent);
+    prof("nodes", l);
     // The cells holding samples, in Morton order (a merge of the sorted cells and samples), then
     // grouped by colour for the screening passes.
     Vec<int32_t> mcell, mbeg, mend;
@@ -516,20 +577,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
       }
     }
     Vec<uint8_t>().swap(col);
-    // Free nodes: every cell of the domain around them is active.
-    {
-      Vec<uint8_t> inc(nn, 0);
-      for (int64_t c = 0; c < 8 * nc; ++c) ++inc[L.cell_corner[c]];
-      L.node_free.resize(nn);
-      for (int64_t i = 0; i < nn; ++i) {
-        int64_t q[3];
-        unpack_node(L.node_key[i], q);
-        int expect = 1;
-        for (int d = 0; d < 3; ++d) expect *= (q[d] == 0 || q[d] == L.res) ? 1 : 2;
-        L.node_free[i] = inc[i] == expect;
-      }
-    }
-    prof("free", l);
+    prof("samples", l);
     // Children lists of the coarser level (CSR by prolongation parent, in node order).
     if (l > 0) {
       Level& P = t.levels[l - 1];

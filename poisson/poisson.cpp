@@ -85,6 +85,7 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
   Tree t;
   const int64_t need = prepare_samples(t, unit.data(), nrm.data(), in.confidence, n, prm.depth, prm.full_depth,
                                        prm.samples_per_node, prm.point_weight, prm.band);
+  res.memory_estimate = need;
   const int64_t have = prm.max_memory >= 0 ? (int64_t)prm.max_memory : available_memory(false);
   if (have > 0 && need > have)
     throw MemoryError(detail::concat("poisson.reconstruct: depth ", prm.depth, " with ", n,

@@ -64,6 +64,7 @@ struct Result {
   double center[3] = {0, 0, 0};
   double width = 1;
   double alpha = 0;
+  int64_t memory_estimate = 0;    // bytes: the pre-flight upper bound on the peak (MemoryError above the available)
   // debug only
   std::vector<LevelDebug> levels;
   std::vector<double> sample_area;     // (n,) in input order, unit-cube units

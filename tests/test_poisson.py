@@ -1,6 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Screened Poisson reconstruction: an assembled scipy reference on a dense grid, closed-form
-spheres, mesh validity, determinism across thread counts, and every bad input."""
+spheres, mesh validity, determinism across thread counts, the memory estimate, and every bad input."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -9,6 +15,8 @@ import scipy.sparse.linalg as spla
 import econ_fast
 from econ_fast import poisson
 from econ_fast.mesh import Mesh
+
+ROOT = str(pathlib.Path(__file__).resolve().parents[1])
 
 
 def sphere(n, seed=0, radius=1.0, center=(0, 0, 0)):
@@ -348,6 +356,46 @@ def test_memory_estimate_refuses_before_allocating():
     p, n = _pts(2000)
     with pytest.raises(MemoryError, match="MiB"):
         poisson.reconstruct(p, n, depth=8, _max_memory=1 << 20)
+
+
+_PEAK_CHILD = r"""
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from econ_fast import poisson
+def hwm():
+    for ln in open("/proc/self/status"):
+        if ln.startswith("VmHWM:"):
+            return int(ln.split()[1]) * 1024
+rng = np.random.default_rng(3)
+kind, n, depth = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+d = rng.normal(size=(n, 3))
+d /= np.linalg.norm(d, axis=1, keepdims=True)
+if kind == "sheets":  # two open, close, opposite-facing sheets (thin parts, unsmoothed splats)
+    u = rng.uniform(-1, 1, size=(n, 2))
+    z = np.where(np.arange(n) % 2 == 0, 0.02, -0.02)
+    p = np.column_stack([u, z + 0.01 * np.sin(3 * u[:, 0])])
+    nr = np.column_stack([np.zeros((n, 2)), np.sign(z)])
+else:  # an ellipsoid
+    p, nr = d * [1.0, 0.7, 0.5], d / [1.0, 0.7, 0.5]
+before = hwm()
+r = poisson.reconstruct(p, nr, depth=depth)
+print(json.dumps({"rise": hwm() - before, "estimate": r.frame["memory_estimate"], "faces": r.mesh.n_faces}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc (Linux) to read the peak memory")
+@pytest.mark.parametrize("kind,n,depth", [("ellipsoid", 100_000, 8), ("ellipsoid", 60_000, 9), ("sheets", 60_000, 9)])
+def test_peak_memory_within_the_estimate(kind, n, depth):
+    # The pre-flight estimate is what decides MemoryError before anything is allocated: it must bound
+    # what the reconstruction then really holds at its peak (VmHWM of a fresh process, over what
+    # the interpreter and the inputs held before).
+    out = subprocess.run([sys.executable, "-c", _PEAK_CHILD, ROOT, kind, str(n), str(depth)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["faces"] > 1000
+    assert 0 < r["rise"] <= r["estimate"], r
 
 
 def test_native_layer_rechecks():
