@@ -628,6 +628,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
             ++nl;
             if (s.thin[i]) ++nthin; else splat(mcell[j], i);
           }
+      prof("splat", l);
       if (nl > nthin && kSplatSmoothing > 0) smooth_nodal_field(L, vsplat, kSplatSmoothing);
       if (nthin > 0)
         for (size_t j = 0; j < mcell.size(); ++j)
@@ -637,7 +638,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
     Vec<int32_t>().swap(mcell);
     Vec<int32_t>().swap(mbeg);
     Vec<int32_t>().swap(mend);
-    prof("splat", l);
+    prof("smooth", l);
     // Right sides, b_a = integral V . grad phi_a with V the sum over levels s of the trilinear
     // field of the level-s splats: b^l = G_l(C^l) + sum over finer levels m of R_l ... R_{m-1}
     // G_m(splat_m), with C^l the splats at levels <= l prolonged to level l (nested spaces: the
@@ -656,6 +657,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
     }
     L.D.swap(dsplat);
     Vec<float>().swap(dsplat);
+    prof("D", l);
     if (l > 0 && nl > 0) {
       Vec<double> own(nn, 0.0);
       host_colour_pass(L, [&](int64_t off) { return GradOp{cv, off, vsplat.data(), own.data()}; });
@@ -673,6 +675,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
         own.swap(r);
       }
     }
+    prof("own", l);
     if (last)  // what only a finer level would read
       for (Level& P : t.levels) {
         Vec<int32_t>().swap(P.kid_off);
@@ -683,6 +686,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
       cpu::for_each(nn, ProlongOp<3>{L.node_key.data(), L.node_parent.data(), P.cell_key.data(), P.cell_corner.data(),
                                      Cprev.data(), vsplat.data(), vsplat.data()});
     }
+    prof("C", l);
     Cprev.swap(vsplat);  // C^l
     Vec<double>().swap(vsplat);
     L.b.assign(nn, 0.0);

@@ -3,8 +3,8 @@
 //
 // Level l is the 2^l grid of cells over the unit cube, with degree-1 (trilinear hat) basis
 // functions at the (2^l + 1)^3 lattice nodes. Levels <= full_depth are dense. At a finer level only
-// *active* cells exist: the 3x3x3 cell neighbourhood of every sample whose splat level is >= l
-// (splat levels: see prepare_samples in octree.cpp).
+// *active* cells exist: the (2 band + 1)^3 cell neighbourhood (5^3 by default) of every sample
+// whose splat level is >= l (splat levels: see prepare_samples in octree.cpp).
 // That rule nests by itself (a sample's neighbourhood at level l+1 lies inside its neighbourhood at
 // level l), so every active cell's parent is active. The function is built coarse to fine:
 //   chi_l = chi_{l-1} + sum over *free* nodes a of level l of x_a * phi_a,
@@ -15,15 +15,16 @@
 // adaptive space of Kazhdan and Hoppe (2013), with hat functions instead of their B-splines.
 //
 // Storage per level: active cells as sorted Morton keys (so the samples of a cell are a contiguous
-// range of the Morton-sorted samples, at every level), their 8 corner-node indices, nodes as sorted
-// packed keys; open-addressing hash tables key -> index only for the evaluation after the solve.
-// Everything is built by sorting, so it does not depend on thread count or hash order.
+// range of the Morton-sorted samples, at every level), their 8 corner-node indices, nodes as packed
+// keys in Morton order; open-addressing hash tables key -> index only for the evaluation after the
+// solve. Everything is numbered by sorting, so it does not depend on thread count or hash order.
 //
-// Memory: the peak is the finest level's solve. What a level keeps is only what a later phase
-// reads: the splatted normal field is folded into the level's right side b and the next level's
-// splats as soon as the level is built (a scalar per node instead of a vector), the density chain
-// likewise, the prolongation children only until the build ends, the hash tables only after the
-// solve (see Level).
+// Memory: the peak is the largest level's build (its splatted normal field and the field's gradient
+// integrals) or its solve (5 CG vectors). What a level keeps is only what a later phase reads: the
+// splatted field is folded into the level's right side b and the next level's field as soon as the
+// level is built (a scalar per node instead of a vector), the density likewise (float), the
+// prolongation children only until the build ends, the hash tables only after the solve (see
+// Level); ~110 bytes per active cell at the peak.
 #pragma once
 
 #include <cstdint>
@@ -131,7 +132,7 @@ struct Level {
   Vec<int32_t> scell, sbeg, send;
   int64_t scolor_off[9] = {0};
   int64_t samples_in_cells = 0;
-  Vec<uint64_t> node_key;     // pack_node, sorted
+  Vec<uint64_t> node_key;     // pack_node, in Morton order
   Vec<uint8_t> node_free;     // 1: unknown at this level
   Vec<int32_t> node_parent;   // an active cell of level l-1 containing the node (-1 at l=0)
   Vec<int32_t> kid_off;       // (cells + 1): nodes of level l+1 whose node_parent is the cell,
