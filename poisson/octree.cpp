@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -78,6 +79,20 @@ void radix_sort(Vec<uint64_t>& keys, int bits) {
         dst[c[(src[i] >> shift) & (kBuckets - 1)]++] = src[i];
     });
     keys.swap(k2);
+  }
+}
+
+// The first index i >= from with a[i] >= key (a sorted): exponential steps from `from`, then a
+// binary search in the last step. O(log distance), and the first probes are near `from`.
+inline int64_t gallop(const uint64_t* a, int64_t n, int64_t from, uint64_t key) {
+  if (from >= n || a[from] >= key) return from;
+  int64_t lo = from, step = 1;
+  for (;;) {
+    const int64_t hi = from + step;
+    if (hi >= n) return std::lower_bound(a + lo + 1, a + n, key) - a;
+    if (a[hi] >= key) return std::lower_bound(a + lo + 1, a + hi, key) - a;
+    lo = hi;
+    step <<= 1;
   }
 }
 
@@ -342,8 +357,10 @@ double wall() { return std::chrono::duration<double>(std::chrono::steady_clock::
 struct Prof {
   bool on = std::getenv("EF_POISSON_PROFILE") != nullptr;
   double t = wall();
+  double c = (double)std::clock() / CLOCKS_PER_SEC;
   void operator()(const char* what, int l) {
     const double n = wall();
+    const double cn = (double)std::clock() / CLOCKS_PER_SEC;  // process CPU time, all threads
     if (on) {
       long pages = 0, rss = 0;
       if (FILE* f = std::fopen("/proc/self/statm", "r")) {
@@ -357,9 +374,11 @@ struct Prof {
           if (!std::strncmp(line, "VmHWM:", 6)) hwm = std::atol(line + 6);
         std::fclose(f);
       }
-      std::fprintf(stderr, "  [build L%d] %-10s %.4f  rss %ld MB peak %ld MB\n", l, what, n - t, rss * 4096 / (1 << 20), hwm >> 10);
+      std::fprintf(stderr, "  [build L%d] %-10s %.4f s (cpu %.4f s)  rss %ld MB peak %ld MB\n", l, what, n - t, cn - c,
+                   rss * 4096 / (1 << 20), hwm >> 10);
     }
     t = n;
+    c = cn;
   }
 };
 
@@ -462,50 +481,78 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
       L.color_perm.resize(nc);
       for (int64_t c = 0; c < nc; ++c) L.color_perm[pos[col[c]]++] = (int32_t)c;
     }
-    // Nodes: the corners of the active cells, numbered in Morton order. They are the cells
-    // (as lattice points) dilated by one in the positive direction of each axis in turn (sort +
-    // unique after each), which needs far less scratch memory than sorting 8 corner keys per cell.
-    // A cell's corners are then found through a node table (dropped once they are).
+    // Nodes: the corners of the active cells, numbered in Morton order. Every cell's origin is a
+    // node; the other nodes are the corners whose own cell (the cell they are the origin of) is not
+    // active, on the far side of the band (a fifth of the nodes). Morton keys grow with each
+    // coordinate, so a cell's corner keys lie after its own key in the sorted lists, mostly close
+    // by: galloping searches from the cell's position find them in cache, where a hash table costs
+    // two cache misses per corner (3x slower at level 9) and a sort of all corners needs 8 keys of
+    // scratch per cell.
     {
-      Vec<uint64_t> keys(L.cell_key);
-      for (int axis = 0; axis < 3; ++axis) {
-        const size_t m = keys.size();
-        keys.resize(2 * m);
-        uint64_t* kp = keys.data();
-        cpu::for_each((int64_t)m, [&](int64_t i) {
+      const uint64_t* ck = L.cell_key.data();
+      const int64_t R = L.res;
+      constexpr int64_t kChunk = int64_t(1) << 14;
+      const int64_t nch = (nc + kChunk - 1) / kChunk;
+      // The extra nodes, per chunk of cells, in order.
+      std::vector<Vec<uint64_t>> ex(nch);
+      parallel_tasks(nch, [&](int64_t chn) {
+        Vec<uint64_t>& out = ex[chn];
+        for (int64_t c = chn * kChunk, e = std::min(nc, c + kChunk); c < e; ++c) {
           int64_t q[3];
-          unmorton(kp[i], q);
-          ++q[axis];
-          kp[m + i] = morton(q[0], q[1], q[2]);
-        });
-        sort_unique(keys, 3 * (l + 1));
+          unmorton(ck[c], q);
+          for (int k = 1; k < 8; ++k) {
+            const int64_t p[3] = {q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)};
+            const uint64_t key = morton(p[0], p[1], p[2]);
+            if (p[0] < R && p[1] < R && p[2] < R) {
+              const int64_t j = gallop(ck, nc, c, key);
+              if (j < nc && ck[j] == key) continue;  // a cell's origin
+            }
+            out.push_back(key);
+          }
+        }
+      });
+      Vec<uint64_t> mk;  // all node keys (Morton), sorted: the cells merged with the extras
+      {
+        Vec<uint64_t> extra;
+        size_t m = 0;
+        for (const auto& e : ex) m += e.size();
+        extra.reserve(m);
+        for (auto& e : ex) {
+          extra.insert(extra.end(), e.begin(), e.end());
+          Vec<uint64_t>().swap(e);
+        }
+        sort_unique(extra, 3 * (l + 1));
+        EF_CHECK(nc + (int64_t)extra.size() < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ",
+                 nc + (int64_t)extra.size(), " nodes (at most 2^31)");
+        mk.resize(nc + extra.size());
+        std::merge(L.cell_key.begin(), L.cell_key.end(), extra.begin(), extra.end(), mk.begin());
       }
-      EF_CHECK((int64_t)keys.size() < (int64_t(1) << 31) - 1, "depth: level ", l, " would have ", keys.size(),
-               " nodes (at most 2^31)");
-      L.node_key.resize(keys.size());
+      prof("nodes", l);
+      const int64_t nm = (int64_t)mk.size();
+      L.node_key.resize(nm);
       uint64_t* nk = L.node_key.data();
-      const uint64_t* kp = keys.data();
-      cpu::for_each((int64_t)keys.size(), [&](int64_t i) {
+      const uint64_t* mp = mk.data();
+      cpu::for_each(nm, [&](int64_t i) {
         int64_t q[3];
-        unmorton(kp[i], q);
+        unmorton(mp[i], q);
         nk[i] = pack_node(q[0], q[1], q[2]);
+      });
+      L.cell_corner.resize(8 * nc);
+      int32_t* cc = L.cell_corner.data();
+      parallel_tasks(nch, [&](int64_t chn) {
+        int64_t o = -1;  // the previous cell's origin node: the origins grow with the cells
+        for (int64_t c = chn * kChunk, e = std::min(nc, c + kChunk); c < e; ++c) {
+          o = o < 0 ? std::lower_bound(mp, mp + nm, ck[c]) - mp : gallop(mp, nm, o, ck[c]);
+          int64_t q[3];
+          unmorton(ck[c], q);
+          cc[8 * c] = (int32_t)o;
+          for (int k = 1; k < 8; ++k)
+            cc[8 * c + k] = (int32_t)gallop(mp, nm, o, morton(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)));
+        }
       });
     }
     const int64_t nn = L.nnodes();
-    {
-      HashTable node_table;
-      node_table.build(L.node_key);
-      L.cell_corner.resize(8 * nc);
-      const uint64_t* ck = L.cell_key.data();
-      int32_t* cc = L.cell_corner.data();
-      const HashView hv = node_table.view();
-      cpu::for_each(nc, [&](int64_t c) {
-        int64_t q[3];
-        unmorton(ck[c], q);
-        for (int k = 0; k < 8; ++k)
-          cc[8 * c + k] = hv.find(pack_node(q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)));
-      });
-    }
+    prof("corners", l);
     // Per node: its prolongation parent, the parent of a cell that has it as a corner (the first
     // colour's, then the lowest-numbered cell's: one colour at a time, no two cells of a colour
     // share a node, so the choice is fixed), and whether it is free (every cell of the domain
@@ -541,7 +588,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
       });
     }
     Vec<int32_t>().swap(cell_parent);
-    prof("nodes", l);
+    prof("parents", l);
     // The cells holding samples, in Morton order (a merge of the sorted cells and samples), then
     // grouped by colour for the screening passes.
     Vec<int32_t> mcell, mbeg, mend;
@@ -589,7 +636,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
       Vec<int32_t> fill(P.kid_off.begin(), P.kid_off.end() - 1);
       for (int64_t i = 0; i < nn; ++i) P.kids[fill[npar[i]]++] = (int32_t)i;
     }
-    prof("parent", l);
+    prof("children", l);
     const double ts = wall();
     // Splat the samples whose splat level is l: trilinear weights into their cell's corners, then
     // the level's field is smoothed by the 3-tap filter (a, 1 - 2a, a), a = 1/4, along each axis
