@@ -485,9 +485,9 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
     // node; the other nodes are the corners whose own cell (the cell they are the origin of) is not
     // active, on the far side of the band (a fifth of the nodes). Morton keys grow with each
     // coordinate, so a cell's corner keys lie after its own key in the sorted lists, mostly close
-    // by: galloping searches from the cell's position find them in cache, where a hash table costs
-    // two cache misses per corner (3x slower at level 9) and a sort of all corners needs 8 keys of
-    // scratch per cell.
+    // by: galloping searches from the cell's position find them, with no table of the nodes and no
+    // sort of all the corners (level 9 of the 300k blob, one thread: 1.33 s, against 1.49 s for
+    // three sorted dilations and a hash table of the nodes).
     {
       const uint64_t* ck = L.cell_key.data();
       const int64_t R = L.res;
