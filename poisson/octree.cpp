@@ -168,6 +168,44 @@ void smooth_nodal_field(const Level& L, Vec<double>& field, double a) {
   }
 }
 
+double wall() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+struct Prof {
+  bool on = std::getenv("EF_POISSON_PROFILE") != nullptr;
+  double t = wall();
+  double c = (double)std::clock() / CLOCKS_PER_SEC;
+  void operator()(const char* what, int l) {
+    const double n = wall();
+    const double cn = (double)std::clock() / CLOCKS_PER_SEC;  // process CPU time, all threads
+    if (on) {
+      long pages = 0, rss = 0;
+      if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+        std::fclose(f);
+      }
+      long hwm = 0;
+      if (FILE* f = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        while (std::fgets(line, sizeof line, f))
+          if (!std::strncmp(line, "VmHWM:", 6)) hwm = std::atol(line + 6);
+        std::fclose(f);
+      }
+      std::fprintf(stderr, "  [build L%d] %-10s %.4f s (cpu %.4f s)  rss %ld MB peak %ld MB\n", l, what, n - t, cn - c,
+                   rss * 4096 / (1 << 20), hwm >> 10);
+    }
+    t = n;
+    c = cn;
+  }
+};
+
+// Runs make(off) -> op over the cells of each parity colour of level L in turn (host).
+template <class MakeOp>
+void host_colour_pass(const Level& L, const MakeOp& make) {
+  for (int col = 0; col < 8; ++col) {
+    const int64_t off = L.color_off[col], n = L.color_off[col + 1] - off;
+    if (n > 0) cpu::for_each(n, make(off));
+  }
+}
+CellView cell_view(const Level& L) { return CellView{L.cell_key.data(), L.cell_corner.data(), L.color_perm.data(), L.h}; }
 }  // namespace
 
 // Parallel inserts by compare-and-swap. Where a key lands depends on the order of the inserts, but
@@ -191,6 +229,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
   t.depth = depth;
   t.band = band;
   t.full_depth = std::min(full_depth, depth);
+  Prof prof;
   Samples& s = t.s;
   s.n = n;
   const int64_t R = int64_t(1) << depth;
@@ -250,6 +289,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
   // modulation that showed up as a wobble of the surface (0.3 finest cells on ECON-like sheets).
   // The same search flags the samples of thin parts (an opposite-facing sample in the ball), which
   // the normal splat does not smooth (build_levels).
+  prof("levels", depth);
   s.thin.assign(n, 0);
   s.dev.assign(n, 0.0);
   {
@@ -296,6 +336,7 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
       s.dev[i] = W > 0 ? std::sqrt(0.5 * Dev / W) : 0.0;
     });
   }
+  prof("areas", depth);
   double sa = 0, sw = 0;
   for (int64_t i = 0; i < n; ++i) {
     sa += s.area[i];
@@ -352,46 +393,6 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
   return (int64_t)std::min(bytes, 9e18);
 }
 
-namespace {
-double wall() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-struct Prof {
-  bool on = std::getenv("EF_POISSON_PROFILE") != nullptr;
-  double t = wall();
-  double c = (double)std::clock() / CLOCKS_PER_SEC;
-  void operator()(const char* what, int l) {
-    const double n = wall();
-    const double cn = (double)std::clock() / CLOCKS_PER_SEC;  // process CPU time, all threads
-    if (on) {
-      long pages = 0, rss = 0;
-      if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-        if (std::fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
-        std::fclose(f);
-      }
-      long hwm = 0;
-      if (FILE* f = std::fopen("/proc/self/status", "r")) {
-        char line[256];
-        while (std::fgets(line, sizeof line, f))
-          if (!std::strncmp(line, "VmHWM:", 6)) hwm = std::atol(line + 6);
-        std::fclose(f);
-      }
-      std::fprintf(stderr, "  [build L%d] %-10s %.4f s (cpu %.4f s)  rss %ld MB peak %ld MB\n", l, what, n - t, cn - c,
-                   rss * 4096 / (1 << 20), hwm >> 10);
-    }
-    t = n;
-    c = cn;
-  }
-};
-
-// Runs make(off) -> op over the cells of each parity colour of level L in turn (host).
-template <class MakeOp>
-void host_colour_pass(const Level& L, const MakeOp& make) {
-  for (int col = 0; col < 8; ++col) {
-    const int64_t off = L.color_off[col], n = L.color_off[col + 1] - off;
-    if (n > 0) cpu::for_each(n, make(off));
-  }
-}
-CellView cell_view(const Level& L) { return CellView{L.cell_key.data(), L.cell_corner.data(), L.color_perm.data(), L.h}; }
-}  // namespace
 
 void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_seconds) {
   Prof prof;
