@@ -404,6 +404,8 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
   // C: the normal field of the samples splatted at levels <= l-1, prolonged to level l-1 (3 per
   // node); the right side of level l needs it prolonged once more, with level l's own splats.
   Vec<double> Cprev;
+  // Per coarser level: the restrictions of the finer levels' own splats not yet added to its b.
+  std::vector<Vec<double>> pend(D + 1);
   int max_level = 0;
   for (int64_t i = 0; i < n; ++i) max_level = std::max<int>(max_level, s.level[i]);
   for (int l = 0; l <= D; ++l) {
@@ -708,23 +710,32 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
     L.D.swap(dsplat);
     Vec<float>().swap(dsplat);
     prof("D", l);
+    // This level's own splats: G_l(splat_l), restricted once into the pending right side of level
+    // l - 1; at the last level the pending parts go down the levels, each restricted once.
+    auto restrict_into = [&](int m, const Vec<double>& fine) {  // pend[m] += R_m(fine)
+      Level& P = t.levels[m];
+      if (pend[m].empty()) pend[m].assign(P.nnodes(), 0.0);
+      const uint64_t* fine_key = (m + 1 == l ? L : t.levels[m + 1]).node_key.data();
+      const CellView pv = cell_view(P);
+      double* out = pend[m].data();
+      host_colour_pass(P, [&](int64_t off) {
+        return RestrictOp{pv, off, P.kid_off.data(), P.kids.data(), fine_key, fine.data(), out};
+      });
+    };
     if (l > 0 && nl > 0) {
       Vec<double> own(nn, 0.0);
       host_colour_pass(L, [&](int64_t off) { return GradOp{cv, off, vsplat.data(), own.data()}; });
-      for (int m = l - 1; m >= 0; --m) {
-        Level& P = t.levels[m];
-        const uint64_t* fine_key = (m + 1 == l ? L : t.levels[m + 1]).node_key.data();
-        Vec<double> r(P.nnodes(), 0.0);
-        const CellView pv = cell_view(P);
-        host_colour_pass(P, [&](int64_t off) {
-          return RestrictOp{pv, off, P.kid_off.data(), P.kids.data(), fine_key, own.data(), r.data()};
-        });
-        double* bp = P.b.data();
-        const double* rp = r.data();
-        cpu::for_each(P.nnodes(), [&](int64_t i) { bp[i] += rp[i]; });
-        own.swap(r);
-      }
+      restrict_into(l - 1, own);
     }
+    if (last)
+      for (int m = l - 1; m >= 0; --m) {
+        if (pend[m].empty()) continue;
+        if (m > 0) restrict_into(m - 1, pend[m]);
+        double* bp = t.levels[m].b.data();
+        const double* pp = pend[m].data();
+        cpu::for_each(t.levels[m].nnodes(), [&](int64_t i) { bp[i] += pp[i]; });
+        Vec<double>().swap(pend[m]);
+      }
     prof("own", l);
     if (last)  // what only a finer level would read
       for (Level& P : t.levels) {
