@@ -196,15 +196,41 @@ struct Prof {
   }
 };
 
-// Runs make(off) -> op over the cells of each parity colour of level L in turn (host).
-template <class MakeOp>
-void host_colour_pass(const Level& L, const MakeOp& make) {
+// Runs op on every entry of a list of cells, one parity of blocks at a time (host).
+template <class Op>
+void host_block_pass(const Blocks& B, const Op& op) {
   for (int col = 0; col < 8; ++col) {
-    const int64_t off = L.color_off[col], n = L.color_off[col + 1] - off;
-    if (n > 0) cpu::for_each(n, make(off));
+    const int64_t off = B.off[col], n = B.off[col + 1] - off;
+    if (n > 0) cpu::for_each(n, BlockRun<Op>{B.perm.data(), B.start.data(), off, op});
   }
 }
-CellView cell_view(const Level& L) { return CellView{L.cell_key.data(), L.cell_corner.data(), L.color_perm.data(), L.h}; }
+CellView cell_view(const Level& L) { return CellView{L.cell_key.data(), L.cell_corner.data(), L.h}; }
+
+// The Blocks of a list of n cells in Morton order, key(i) the Morton key of entry i.
+template <class Key>
+Blocks make_blocks(int64_t n, int shift, const Key& key) {
+  Blocks B;
+  Vec<int32_t> start;
+  Vec<uint8_t> par;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t bk = key(i) >> (3 * shift);
+    if (i == 0 || bk != (key(i - 1) >> (3 * shift))) {
+      start.push_back((int32_t)i);
+      par.push_back((uint8_t)(bk & 7));  // Morton: the low 3 bits are the coordinates' parities
+    }
+  }
+  const int64_t nb = (int64_t)start.size();
+  start.push_back((int32_t)n);
+  int64_t cnt[8] = {0};
+  for (int64_t b = 0; b < nb; ++b) ++cnt[par[b]];
+  for (int k = 0; k < 8; ++k) B.off[k + 1] = B.off[k] + cnt[k];
+  int64_t pos[8];
+  for (int k = 0; k < 8; ++k) pos[k] = B.off[k];
+  B.perm.resize(nb);
+  for (int64_t b = 0; b < nb; ++b) B.perm[pos[par[b]]++] = (int32_t)b;
+  B.start.assign(start.begin(), start.end());
+  return B;
+}
 }  // namespace
 
 // Parallel inserts by compare-and-swap. Where a key lands depends on the order of the inserts, but
@@ -466,22 +492,9 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
         cell_parent[c] = (int32_t)j;
       }
     }
-    // Colours by cell parity: two cells of one colour share no node.
-    Vec<uint8_t> col(nc);
     {
-      int64_t cnt[8] = {0};
-      for (int64_t c = 0; c < nc; ++c) {
-        int64_t q[3];
-        unmorton(L.cell_key[c], q);
-        col[c] = (uint8_t)((q[0] & 1) | ((q[1] & 1) << 1) | ((q[2] & 1) << 2));
-        ++cnt[col[c]];
-      }
-      L.color_off[0] = 0;
-      for (int k = 0; k < 8; ++k) L.color_off[k + 1] = L.color_off[k] + cnt[k];
-      int64_t pos[8];
-      for (int k = 0; k < 8; ++k) pos[k] = L.color_off[k];
-      L.color_perm.resize(nc);
-      for (int64_t c = 0; c < nc; ++c) L.color_perm[pos[col[c]]++] = (int32_t)c;
+      const uint64_t* ck = L.cell_key.data();
+      L.blocks = make_blocks(nc, t.block_shift, [ck](int64_t i) { return ck[i]; });
     }
     // Nodes: the corners of the active cells, numbered in Morton order. Every cell's origin is a
     // node; the other nodes are the corners whose own cell (the cell they are the origin of) is not
@@ -593,9 +606,8 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
       });
     }
     prof("parents", l);
-    // The cells holding samples, in Morton order (a merge of the sorted cells and samples), then
-    // grouped by colour for the screening passes.
-    Vec<int32_t> mcell, mbeg, mend;
+    // The cells holding samples, in Morton order (a merge of the sorted cells and samples), and
+    // their blocks for the screening passes.
     {
       int64_t i = 0;
       for (int64_t c = 0; c < nc; ++c) {
@@ -604,30 +616,17 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
         const int64_t b = i;
         while (i < n && (s.key[i] >> sh) == k) ++i;
         if (i > b) {
-          mcell.push_back((int32_t)c);
-          mbeg.push_back((int32_t)b);
-          mend.push_back((int32_t)i);
+          L.scell.push_back((int32_t)c);
+          L.sbeg.push_back((int32_t)b);
+          L.send.push_back((int32_t)i);
           L.samples_in_cells += i - b;
         }
       }
-      const int64_t ms = (int64_t)mcell.size();
-      int64_t cnt[8] = {0};
-      for (int64_t j = 0; j < ms; ++j) ++cnt[col[mcell[j]]];
-      L.scolor_off[0] = 0;
-      for (int k = 0; k < 8; ++k) L.scolor_off[k + 1] = L.scolor_off[k] + cnt[k];
-      int64_t pos[8];
-      for (int k = 0; k < 8; ++k) pos[k] = L.scolor_off[k];
-      L.scell.resize(ms);
-      L.sbeg.resize(ms);
-      L.send.resize(ms);
-      for (int64_t j = 0; j < ms; ++j) {
-        const int64_t d = pos[col[mcell[j]]]++;
-        L.scell[d] = mcell[j];
-        L.sbeg[d] = mbeg[j];
-        L.send[d] = mend[j];
-      }
+      for (Vec<int32_t>* v : {&L.scell, &L.sbeg, &L.send}) Vec<int32_t>(v->begin(), v->end()).swap(*v);
+      const uint64_t* ck = L.cell_key.data();
+      const int32_t* sc = L.scell.data();
+      L.sblocks = make_blocks(L.cells_with_samples(), t.block_shift, [ck, sc](int64_t j) { return ck[sc[j]]; });
     }
-    Vec<uint8_t>().swap(col);
     prof("samples", l);
     // Children lists of the coarser level (CSR by prolongation parent, in node order).
     if (l > 0) {
@@ -673,22 +672,19 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
         }
       };
       int64_t nthin = 0;
-      for (size_t j = 0; j < mcell.size(); ++j)
-        for (int64_t i = mbeg[j]; i < mend[j]; ++i)
+      for (int64_t j = 0; j < L.cells_with_samples(); ++j)
+        for (int64_t i = L.sbeg[j]; i < L.send[j]; ++i)
           if (s.level[i] == l) {
             ++nl;
-            if (s.thin[i]) ++nthin; else splat(mcell[j], i);
+            if (s.thin[i]) ++nthin; else splat(L.scell[j], i);
           }
       prof("splat", l);
       if (nl > nthin && kSplatSmoothing > 0) smooth_nodal_field(L, vsplat, kSplatSmoothing);
       if (nthin > 0)
-        for (size_t j = 0; j < mcell.size(); ++j)
-          for (int64_t i = mbeg[j]; i < mend[j]; ++i)
-            if (s.level[i] == l && s.thin[i]) splat(mcell[j], i);
+        for (int64_t j = 0; j < L.cells_with_samples(); ++j)
+          for (int64_t i = L.sbeg[j]; i < L.send[j]; ++i)
+            if (s.level[i] == l && s.thin[i]) splat(L.scell[j], i);
     }
-    Vec<int32_t>().swap(mcell);
-    Vec<int32_t>().swap(mbeg);
-    Vec<int32_t>().swap(mend);
     prof("smooth", l);
     // Right sides, b_a = integral V . grad phi_a with V the sum over levels s of the trilinear
     // field of the level-s splats: b^l = G_l(C^l) + sum over finer levels m of R_l ... R_{m-1}
@@ -717,13 +713,11 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
       const uint64_t* fine_key = (m + 1 == l ? L : t.levels[m + 1]).node_key.data();
       const CellView pv = cell_view(P);
       double* out = pend[m].data();
-      host_colour_pass(P, [&](int64_t off) {
-        return RestrictOp{pv, off, P.kid_off.data(), P.kids.data(), fine_key, fine.data(), out};
-      });
+      host_block_pass(P.blocks, RestrictOp{pv, P.kid_off.data(), P.kids.data(), fine_key, fine.data(), out});
     };
     if (l > 0 && nl > 0) {
       Vec<double> own(nn, 0.0);
-      host_colour_pass(L, [&](int64_t off) { return GradOp{cv, off, vsplat.data(), own.data()}; });
+      host_block_pass(L.blocks, GradOp{cv, vsplat.data(), own.data()});
       restrict_into(l - 1, own);
     }
     if (last)
@@ -750,7 +744,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
     Cprev.swap(vsplat);  // C^l
     Vec<double>().swap(vsplat);
     L.b.assign(nn, 0.0);
-    host_colour_pass(L, [&](int64_t off) { return GradOp{cv, off, Cprev.data(), L.b.data()}; });
+    host_block_pass(L.blocks, GradOp{cv, Cprev.data(), L.b.data()});
     if (last) Vec<double>().swap(Cprev);
     t_splat += wall() - ts;
     prof("rhs", l);

@@ -2,8 +2,8 @@
 // Element operators of one level of the Poisson hierarchy (octree.h), shared by the host build
 // (octree.cpp: the splat chains and the right side) and the solver backends (poisson_impl.h: the
 // prolongation of the solution). Plain EF_HD functors over a level's arrays; those that scatter into
-// nodes run one parity colour of cells at a time (two cells of one colour share no node), so there
-// are no atomics and every node sums its cells in a fixed order.
+// nodes run through BlockRun, one parity of blocks at a time (see Blocks in octree.h), so there are
+// no atomics and every node sums its cells in a fixed order.
 //
 // Trilinear hats phi_a of width h = 2^-l on level l:
 //   gradient    y_a += integral F . grad phi_a over each cell, F trilinear with nodal vectors
@@ -20,25 +20,36 @@
 namespace ef {
 namespace poisson {
 
-// The cells of one level: Morton keys, 8 corner-node indices each, the colour permutation.
+// The cells of one level: Morton keys, 8 corner-node indices each.
 struct CellView {
   const uint64_t* key;
   const int32_t* corner;
-  const int32_t* perm;
   double h;
+};
+
+// Runs op on every list entry of the blocks perm[off + j] (Blocks in octree.h), in order: one task
+// of a parallel pass over the blocks of one parity.
+template <class Op>
+struct BlockRun {
+  const int32_t* perm;
+  const int32_t* start;
+  int64_t off;
+  Op op;
+  EF_HD void operator()(int64_t j) const {
+    const int32_t b = perm[off + j];
+    for (int64_t c = start[b], e = start[b + 1]; c < e; ++c) op(c);
+  }
 };
 
 // y_a += integral F . grad phi_a over the cell, F trilinear with nodal vectors F (3 per node):
 // integral phi_n d_k phi_a = h^2 * (+-1/2) * prod_{d != k} M1(n_d, a_d), M1 = [[1/3, 1/6], [1/6, 1/3]]
 // (the 1D integral of B_{n_k} B'_{a_k} is +-1/2 whatever n_k). Applied separably: sum F_k over
-// axis k, then the 1D mass matrix along the two other axes. Cells perm[off .. off + n).
+// axis k, then the 1D mass matrix along the two other axes. Cell c.
 struct GradOp {
   CellView v;
-  int64_t off;
   const double* F;
   double* y;
-  EF_HD void operator()(int64_t j) const {
-    const int64_t c = v.perm[off + j];
+  EF_HD void operator()(int64_t c) const {
     const int32_t* cn = v.corner + 8 * c;
     double out[8];
     for (int a = 0; a < 8; ++a) out[a] = 0;
@@ -106,14 +117,12 @@ struct ProlongOp {
 // cell gathers the fine nodes it is the prolongation parent of (kids CSR) into its corners.
 struct RestrictOp {
   CellView v;  // coarse level
-  int64_t off;
   const int32_t* kid_off;
   const int32_t* kids;
   const uint64_t* fine_key;
   const double* y;
   double* out;
-  EF_HD void operator()(int64_t j) const {
-    const int64_t c = v.perm[off + j];
+  EF_HD void operator()(int64_t c) const {  // coarse cell c
     int64_t pc[3];
     unmorton(v.key[c], pc);
     double acc[8];

@@ -83,6 +83,7 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
     for (int d = 0; d < 3; ++d) nrm[3 * i + d] = in.normals[3 * i + d] / len;
   }
   Tree t;
+  t.block_shift = prm.cuda ? 1 : 2;  // CUDA: more, smaller tasks per pass
   const int64_t need = prepare_samples(t, unit.data(), nrm.data(), in.confidence, n, prm.depth, prm.full_depth,
                                        prm.samples_per_node, prm.point_weight, prm.band);
   res.memory_estimate = need;

@@ -7,9 +7,9 @@
 //   screening   alpha 2^l * sum_i w_i phi_a(p_i) phi_b(p_i)              (samples of the cell)
 //   right side  b_a = integral V . grad phi_a, built with the hierarchy (octree.cpp, ops.h)
 // Kref (unit cube, corners at Hamming distance 0/1/2/3): 1/3, 0, -1/12, -1/12.
-// All operators are applied cell by cell, one parity colour at a time, so no two cells of a pass
-// write the same node: no atomics, and every node sums its cells in a fixed order (results do not
-// depend on the thread count). The stiffness visits every active cell, the screening only the
+// All operators are applied cell by cell, through blocks of cells one parity at a time (Blocks in
+// octree.h), so no two tasks of a pass write the same node: no atomics, and every node sums its
+// cells in a fixed order (results do not depend on the thread count). The stiffness visits every active cell, the screening only the
 // cells that hold samples (most of the band holds none).
 // Solve: cascadic, coarse to fine (as in Kazhdan and Hoppe 2013): level l starts from the
 // prolonged coarser solution and runs Jacobi-preconditioned CG on its free nodes.
@@ -54,8 +54,7 @@ struct Mirror {
   }
 };
 
-// The cells of a level that hold samples, grouped by colour (Level::scell), with what the
-// screening term reads.
+// The cells of a level that hold samples (Level::scell), with what the screening term reads.
 struct ScreenView {
   const int32_t* cell;
   const int32_t* sbeg;
@@ -121,14 +120,12 @@ struct ScreenMatrixOp {
   }
 };
 
-// y += K u (stiffness) on the cells perm[off .. off + n) (one colour).
+// y += K u (stiffness) on cell c.
 struct StiffApplyOp {
   ::ef::poisson::CellView v;
-  int64_t off;
   const double* u;
   double* y;
-  EF_HD void operator()(int64_t j) const {
-    const int64_t c = v.perm[off + j];
+  EF_HD void operator()(int64_t c) const {
     const int32_t* cn = v.corner + 8 * c;
     double ul[8], S = 0;
     for (int k = 0; k < 8; ++k) S += (ul[k] = u[cn[k]]);
@@ -139,14 +136,12 @@ struct StiffApplyOp {
   }
 };
 
-// y += S u (screening) on the sample cells off .. off + n (one colour).
+// y += S u (screening) on sample cell j.
 struct ScreenApplyOp {
   ScreenView v;
-  int64_t off;
   const double* u;
   double* y;
-  EF_HD void operator()(int64_t jj) const {
-    const int64_t j = off + jj;
+  EF_HD void operator()(int64_t j) const {
     const int32_t* cn = v.corner + 8 * (int64_t)v.cell[j];
     double ul[8], yl[8];
     for (int k = 0; k < 8; ++k) ul[k] = u[cn[k]], yl[k] = 0;
@@ -172,19 +167,16 @@ struct ScreenApplyOp {
 // Diagonal of the stiffness (h/3 per incident active cell) and of the screening.
 struct StiffDiagOp {
   ::ef::poisson::CellView v;
-  int64_t off;
   double* y;
-  EF_HD void operator()(int64_t j) const {
-    const int32_t* cn = v.corner + 8 * (int64_t)v.perm[off + j];
+  EF_HD void operator()(int64_t c) const {
+    const int32_t* cn = v.corner + 8 * c;
     for (int k = 0; k < 8; ++k) y[cn[k]] += v.h * (1.0 / 3.0);
   }
 };
 struct ScreenDiagOp {
   ScreenView v;
-  int64_t off;
   double* y;
-  EF_HD void operator()(int64_t jj) const {
-    const int64_t j = off + jj;
+  EF_HD void operator()(int64_t j) const {
     const int32_t* cn = v.corner + 8 * (int64_t)v.cell[j];
     double yl[8];
     if (v.M) {
@@ -260,7 +252,7 @@ struct DirOp {  // p = r / diag + beta p (free nodes), 0 elsewhere
 
 struct DevLevel {
   Mirror<uint64_t> cell_key, node_key;
-  Mirror<int32_t> corner, perm, parent, scell, sbeg, send;
+  Mirror<int32_t> corner, parent, scell, sbeg, send, bperm, bstart, sbperm, sbstart;
   Mirror<uint8_t> fr;
   Mirror<double> b;
   ::ef::poisson::CellView cv;
@@ -292,22 +284,17 @@ inline double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-template <class MakeOp>
-void colour_pass(const Level& L, const MakeOp& make) {
+// Runs op on every entry of a list of cells, one parity of blocks at a time (Blocks in octree.h;
+// perm and start: the blocks' arrays on this backend).
+template <class Op>
+void block_pass(const ::ef::poisson::Blocks& B, const int32_t* perm, const int32_t* start, const Op& op) {
   for (int col = 0; col < 8; ++col) {
-    const int64_t off = L.color_off[col], n = L.color_off[col + 1] - off;
-    if (n > 0) for_each(n, make(off));
-  }
-}
-template <class MakeOp>
-void screen_pass(const Level& L, const MakeOp& make) {
-  for (int col = 0; col < 8; ++col) {
-    const int64_t off = L.scolor_off[col], n = L.scolor_off[col + 1] - off;
-    if (n > 0) for_each(n, make(off));
+    const int64_t off = B.off[col], n = B.off[col + 1] - off;
+    if (n > 0) for_each(n, ::ef::poisson::BlockRun<Op>{perm, start, off, op});
   }
 }
 
-// Solves the tree's system; writes U into every level. Each level's solve arrays (colours, sample
+// Solves the tree's system; writes U into every level. Each level's solve arrays (blocks, sample
 // cells, free flags, parents, right side) are dropped once it is solved.
 inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress,
                             std::vector<std::pair<std::string, double>>& timings) {
@@ -323,14 +310,17 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     d.cell_key.set(L.cell_key);
     d.node_key.set(L.node_key);
     d.corner.set(L.cell_corner);
-    d.perm.set(L.color_perm);
+    d.bperm.set(L.blocks.perm);
+    d.bstart.set(L.blocks.start);
+    d.sbperm.set(L.sblocks.perm);
+    d.sbstart.set(L.sblocks.start);
     d.parent.set(L.node_parent);
     d.fr.set(L.node_free);
     d.scell.set(L.scell);
     d.sbeg.set(L.sbeg);
     d.send.set(L.send);
     d.b.set(L.b);
-    d.cv = ::ef::poisson::CellView{d.cell_key.ptr, d.corner.ptr, d.perm.ptr, L.h};
+    d.cv = ::ef::poisson::CellView{d.cell_key.ptr, d.corner.ptr, L.h};
     d.sv = ScreenView{d.scell.ptr, d.sbeg.ptr, d.send.ptr, d.cell_key.ptr, d.corner.ptr, spos.ptr, sw.ptr,
                       (double)L.res, t.alpha, nullptr};
   };
@@ -341,6 +331,8 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     mirror(l);
     DevLevel& d = dl[l];
     const int64_t nn = L.nnodes();
+    auto cells = [&](const auto& op) { block_pass(L.blocks, d.bperm.ptr, d.bstart.ptr, op); };
+    auto screened = [&](const auto& op) { block_pass(L.sblocks, d.sbperm.ptr, d.sbstart.ptr, op); };
     double t0 = now();
     Buffer<double> U(nn);
     if (l == 0) {
@@ -374,10 +366,10 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
       double* dp = diag.data();
       double* ap = Ap.data();
       const double* up = U.data();
-      colour_pass(L, [&](int64_t off) { return StiffDiagOp{d.cv, off, dp}; });
-      screen_pass(L, [&](int64_t off) { return ScreenDiagOp{d.sv, off, dp}; });
-      colour_pass(L, [&](int64_t off) { return StiffApplyOp{d.cv, off, up, ap}; });
-      screen_pass(L, [&](int64_t off) { return ScreenApplyOp{d.sv, off, up, ap}; });
+      cells(StiffDiagOp{d.cv, dp});
+      screened(ScreenDiagOp{d.sv, dp});
+      cells(StiffApplyOp{d.cv, up, ap});
+      screened(ScreenApplyOp{d.sv, up, ap});
     }
     Buffer<double> r(nn);
     for_each(nn, ResidualOp{d.fr.ptr, d.b.ptr, Ap.data(), r.data()});
@@ -402,8 +394,8 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
         for_each(nn, FillOp{Ap.data(), 0.0});
         const double* pp = p.data();
         double* ap = Ap.data();
-        colour_pass(L, [&](int64_t off) { return StiffApplyOp{d.cv, off, pp, ap}; });
-        screen_pass(L, [&](int64_t off) { return ScreenApplyOp{d.sv, off, pp, ap}; });
+        cells(StiffApplyOp{d.cv, pp, ap});
+        screened(ScreenApplyOp{d.sv, pp, ap});
         const double pAp = red.sum<double>(nn, MaskedDot{d.fr.ptr, p.data(), Ap.data()});
         if (!(pAp > 0)) break;
         const double a = rz / pAp;
@@ -426,12 +418,16 @@ inline void solve_tree_impl(Tree& t, const Params& prm, const Progress& progress
     Ap = Buffer<double>();
     diag = Buffer<double>();
     Mbuf = Buffer<double>();
-    free_vec(L.color_perm);
+    L.blocks = ::ef::poisson::Blocks();
+    L.sblocks = ::ef::poisson::Blocks();
     free_vec(L.scell);
     free_vec(L.sbeg);
     free_vec(L.send);
     free_vec(L.node_free);
-    d.perm = Mirror<int32_t>();
+    d.bperm = Mirror<int32_t>();
+    d.bstart = Mirror<int32_t>();
+    d.sbperm = Mirror<int32_t>();
+    d.sbstart = Mirror<int32_t>();
     d.scell = Mirror<int32_t>();
     d.sbeg = Mirror<int32_t>();
     d.send = Mirror<int32_t>();
