@@ -605,6 +605,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
         fr[i] = ip[i] == expect;
       });
     }
+    Vec<int32_t>().swap(cell_parent);
     prof("parents", l);
     // The cells holding samples, in Morton order (a merge of the sorted cells and samples), and
     // their blocks for the screening passes.
