@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../csrc/core/error.h"
+#include "../csrc/core/parallel.h"
 #include "../csrc/core/runtime.h"
 #include "backends.h"
 #include "octree.h"
@@ -114,13 +115,19 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
 
   t0 = now();
   rebuild_tables(t);
-  // Iso-value: weighted mean of chi at the samples.
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    num += t.s.w[i] * eval_point(t, &t.s.pos[3 * i], false);
-    den += t.s.w[i];
-  }
-  res.iso_value = den > 0 ? num / den : 0.0;
+  // Iso-value: weighted mean of chi at the samples (a fixed-chunk sum: the same for any thread count).
+  struct IsoTerm {
+    const Tree* t;
+    EF_HD Sums<2> operator()(int64_t i) const {
+      Sums<2> s;
+      s[0] = t->s.w[i] * eval_point(*t, &t->s.pos[3 * i], false);
+      s[1] = t->s.w[i];
+      return s;
+    }
+  };
+  cpu::Reducer red;
+  const Sums<2> iso = red.sum<Sums<2>>(n, IsoTerm{&t});
+  res.iso_value = iso[1] > 0 ? iso[0] / iso[1] : 0.0;
   // The extraction reads the samples' levels only.
   Vec<double>().swap(t.s.pos);
   Vec<double>().swap(t.s.w);
