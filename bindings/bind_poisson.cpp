@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 
@@ -25,7 +26,7 @@ using ef::interop::to_numpy;
 void bind_poisson(py::module_& m) {
   m.def(
       "poisson_reconstruct",
-      [](F64 points, F64 normals, py::object confidence, int depth, double point_weight, double samples_per_node,
+      [](F64 points, F64 normals, py::object confidence, py::object groups, int depth, double point_weight, double samples_per_node,
          double scale, int full_depth, int iterations, double cg_tol, int dense_iterations, int band, double max_memory,
          bool debug, py::object progress, bool cuda) {
         if (points.ndim() != 2 || points.shape(1) != 3)
@@ -42,6 +43,16 @@ void bind_poisson(py::module_& m) {
           if (!conf || conf.ndim() != 1 || conf.shape(0) != points.shape(0))
             throw ef::ValueError("confidence must have shape (N,) matching points");
           in.confidence = conf.data();
+        }
+        py::array_t<int32_t, py::array::c_style | py::array::forcecast> grp;
+        if (!groups.is_none()) {
+          grp = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(groups);
+          if (!grp || grp.ndim() != 1 || grp.shape(0) != points.shape(0))
+            throw ef::ValueError("density_groups must have shape (N,) matching points");
+          in.groups = grp.data();
+          int32_t mx = -1;
+          for (py::ssize_t i = 0; i < grp.shape(0); ++i) mx = std::max(mx, grp.data()[i]);
+          in.ngroups = mx + 1;
         }
         ef::poisson::Params p;
         p.depth = depth;
@@ -98,7 +109,8 @@ void bind_poisson(py::module_& m) {
         }
         return d;
       },
-      py::arg("points"), py::arg("normals"), py::arg("confidence") = py::none(), py::arg("depth") = 10,
+      py::arg("points"), py::arg("normals"), py::arg("confidence") = py::none(),
+      py::arg("density_groups") = py::none(), py::arg("depth") = 10,
       py::arg("point_weight") = 2.0, py::arg("samples_per_node") = 1.5, py::arg("scale") = 1.1,
       py::arg("full_depth") = 5, py::arg("iterations") = 8, py::arg("cg_tol") = 1e-3,
       py::arg("dense_iterations") = 200, py::arg("band") = 2, py::arg("max_memory") = -1.0, py::arg("debug") = false,

@@ -161,8 +161,22 @@ def _validate(points, normals, confidence):
     return p, nr, conf
 
 
+def _groups(density_groups, n):
+    """(N,) labels -> dense int32 ids 0..G-1, or None when there is one group."""
+    if density_groups is None:
+        return None
+    g = to_numpy(density_groups, "density_groups")
+    if g.shape != (n,):
+        raise ValueError(f"density_groups must have shape ({n},) matching points, got {tuple(g.shape)}")
+    if g.dtype.kind not in "iub":
+        raise TypeError(f"density_groups must hold integer labels, got dtype {g.dtype}")
+    _, ids = np.unique(g, return_inverse=True)
+    ids = np.ascontiguousarray(ids.reshape(-1), dtype=np.int32)
+    return ids if ids.max() > 0 else None
+
+
 def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, samples_per_node: float = 1.5,
-                scale: float = 1.1, confidence=None, full_depth: int = 5, iterations: int = 8,
+                scale: float = 1.1, confidence=None, density_groups=None, full_depth: int = 5, iterations: int = 8,
                 cg_tol: float = 1e-3, trim: Optional[float] = None,
                 progress: Optional[Callable[[int, int], Optional[bool]]] = None, device: str = "cpu",
                 _debug: bool = False, _max_memory: Optional[float] = None,
@@ -176,6 +190,10 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
     samples_per_node: > 0, see the module docstring
     scale:           bounding cube = largest bounding-box side * scale (>= 1)
     confidence:      optional (N,) weights >= 0, multiplying each sample's normal and screening weight
+    density_groups:  optional (N,) integer labels of where the points come from (scans, depth-map
+                     sheets, a body template). A sample's splat resolution follows the sampling
+                     density of its own group in its neighbourhood: a sparse source mixed with a dense
+                     one keeps its own resolution. None: one group (PoissonRecon's rule)
     full_depth:      levels <= min(full_depth, depth) are dense
     iterations:      CG iterations per sparse level; cg_tol: CG relative tolerance per level
     trim:            None, or drop vertices whose density is below this (then their faces and any
@@ -191,6 +209,7 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
     the estimate when the hierarchy would not fit in memory (checked before allocating).
     """
     p, nr, conf = _validate(points, normals, confidence)
+    groups = _groups(density_groups, p.shape[0])
     depth = _number("depth", depth, 1, hi=MAX_DEPTH, integer=True)
     point_weight = _number("point_weight", point_weight, 0)
     samples_per_node = _number("samples_per_node", samples_per_node, 0, lo_open=True)
@@ -206,7 +225,7 @@ def reconstruct(points, normals, *, depth: int = 10, point_weight: float = 2.0, 
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     max_memory = -1.0 if _max_memory is None else float(_max_memory)
     r = _native.poisson_reconstruct(
-        p, nr, conf, depth=depth, point_weight=point_weight, samples_per_node=samples_per_node, scale=scale,
+        p, nr, conf, groups, depth=depth, point_weight=point_weight, samples_per_node=samples_per_node, scale=scale,
         full_depth=full_depth, iterations=iterations, cg_tol=cg_tol, dense_iterations=int(_dense_iterations),
         band=int(_band),
         max_memory=max_memory, debug=bool(_debug), progress=progress,

@@ -192,8 +192,10 @@ struct Tree {
 
 // Sorts and classifies the samples (splat levels, areas); returns the estimated bytes the tree and
 // solve will need (before anything large is allocated).
-int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_normals, const double* conf, int64_t n,
-                        int depth, int full_depth, double samples_per_node, double point_weight, int band);
+// groups: (n,) density groups 0 .. ngroups - 1 (see Inputs), or null.
+int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_normals, const double* conf,
+                        const int32_t* groups, int32_t ngroups, int64_t n, int depth, int full_depth,
+                        double samples_per_node, double point_weight, int band);
 // Builds the levels (cells, nodes, colours, splats and each level's right side b and density D);
 // *splat_seconds gets the time of the splats and right sides.
 void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_seconds);

@@ -85,8 +85,15 @@ Result reconstruct(const Params& prm, const Inputs& in, const Progress& progress
   }
   Tree t;
   t.block_shift = prm.cuda ? 1 : 2;  // CUDA: more, smaller tasks per pass
-  const int64_t need = prepare_samples(t, unit.data(), nrm.data(), in.confidence, n, prm.depth, prm.full_depth,
-                                       prm.samples_per_node, prm.point_weight, prm.band);
+  if (in.groups) {
+    EF_CHECK(in.ngroups >= 1 && in.ngroups <= n, "density_groups: ids must be 0 .. G - 1 with G <= N (got G = ",
+             in.ngroups, " for ", n, " points)");
+    for (int64_t i = 0; i < n; ++i)
+      EF_CHECK(in.groups[i] >= 0 && in.groups[i] < in.ngroups, "density_groups: entry ", i, " is ", in.groups[i],
+               ", outside [0, ", in.ngroups, ")");
+  }
+  const int64_t need = prepare_samples(t, unit.data(), nrm.data(), in.confidence, in.groups, in.ngroups, n,
+                                       prm.depth, prm.full_depth, prm.samples_per_node, prm.point_weight, prm.band);
   res.memory_estimate = need;
   const int64_t have = prm.max_memory >= 0 ? (int64_t)prm.max_memory : available_memory(false);
   if (have > 0 && need > have)

@@ -44,6 +44,8 @@ struct Inputs {
   const double* points = nullptr;      // (n, 3)
   const double* normals = nullptr;     // (n, 3), any non-zero length (normalised here)
   const double* confidence = nullptr;  // (n,) or null (all 1)
+  const int32_t* groups = nullptr;     // (n,) density groups 0 .. ngroups - 1, or null (one group)
+  int32_t ngroups = 0;
 };
 
 struct LevelDebug {

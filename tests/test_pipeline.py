@@ -231,3 +231,34 @@ def test_poisson_parameters_default_to_each_backends_own():
         pipeline.PipelineConfig(point_weight=-1.0)
     with pytest.raises(ValueError, match="config.poisson_backend"):
         pipeline.PipelineConfig(poisson_backend="meshlab")
+
+
+def test_soup_parts_are_poisson_density_groups(monkeypatch):
+    # close_surface hands the native Poisson one density group per soup part (pipeline config
+    # poisson_density_groups), and none when switched off.
+    if pipeline._native_poisson() is None:
+        pytest.skip("no native Poisson in this build")
+    from econ_fast import poisson as native
+
+    seen = []
+    real = native.reconstruct
+
+    def spy(points, normals, **kw):
+        seen.append(kw.get("density_groups"))
+        return real(points, normals, **kw)
+
+    monkeypatch.setattr(native, "reconstruct", spy)
+    v, f = meshcases.icosphere(3)
+    a = Mesh(v, f)
+    b = Mesh(v * 1.01 + [0.0, 0.0, 0.02], f)
+    cfg = pipeline.PipelineConfig(poisson_depth=6, decimate=False)
+    pipeline.close_surface([a, b], cfg)
+    g = seen[-1]
+    assert g is not None and len(g) == a.n_vertices + b.n_vertices
+    assert np.array_equal(g, np.repeat([0, 1], [a.n_vertices, b.n_vertices]))
+    pipeline.close_surface([a, b], cfg.replace(poisson_density_groups=False))
+    assert seen[-1] is None
+    pipeline.close_surface([a], cfg)
+    assert seen[-1] is None
+    with pytest.raises((TypeError, ValueError), match="poisson_density_groups"):
+        pipeline.PipelineConfig(poisson_density_groups="yes")

@@ -403,6 +403,70 @@ def test_peak_memory_within_the_estimate(kind, n, depth):
     assert 0 < r["rise"] <= r["estimate"], r
 
 
+def _mixed_density_sphere():
+    """A sphere sampled densely (30k) plus a sparse second source (2k) on the same surface."""
+    p, nr = sphere(30000, seed=11)
+    q, qn = sphere(2000, seed=12)
+    return np.concatenate([p, q]), np.concatenate([nr, qn]), np.repeat([0, 1], [30000, 2000])
+
+
+def test_density_groups_set_each_sources_splat_level():
+    # The splat level follows the sample count of the sample's own group in its kernel cell
+    # (octree.cpp prepare_samples), checked against that rule computed here: the sparse source
+    # shares its cells with the dense one, so counted together it is splatted at the dense level.
+    p, nr, g = _mixed_density_sphere()
+    spn = 1.5
+    plain = poisson.reconstruct(p, nr, depth=8, samples_per_node=spn, _debug=True)
+    grouped = poisson.reconstruct(p, nr, depth=8, samples_per_node=spn, density_groups=g, _debug=True)
+    lv0, lv1 = plain.frame["sample_level"], grouped.frame["sample_level"]
+    assert np.mean(lv0[g == 0] == lv1[g == 0]) > 0.97  # the dense source's counts drop by ~6% only
+    assert lv1[g == 1].mean() < lv0[g == 1].mean() - 0.8  # about 4x sparser: one level coarser or more
+
+    # The rule, independently: unit-cube cells of the finest level with >= 8 spn samples of the group.
+    fr = grouped.frame
+    unit = (p - fr["center"]) / fr["width"] + 0.5
+    D = 8
+
+    def levels(labels):
+        out = np.full(len(p), -1)
+        for lvl in range(D, -1, -1):
+            cells = np.clip(np.floor(unit * 2**lvl).astype(np.int64), 0, 2**lvl - 1)
+            key = (cells[:, 0] * 2**lvl + cells[:, 1]) * 2**lvl + cells[:, 2]
+            key = key * (labels.max() + 1) + labels
+            _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+            c = cnt[inv.reshape(-1)]
+            take = (out < 0) & ((c >= 8 * spn) | (lvl == 0))
+            x = lvl + 0.5 * np.log2(c / spn)
+            out[take] = np.clip(np.ceil(x[take] - 1e-9), 0, D)
+        return out
+
+    assert np.array_equal(levels(g), lv1)
+    assert np.array_equal(levels(np.zeros(len(p), np.int64)), lv0)
+    check_closed(grouped.mesh)
+
+
+def test_density_groups_one_label_is_no_groups_and_labels_are_any_integers():
+    p, nr, g = _mixed_density_sphere()
+    a = poisson.reconstruct(p, nr, depth=6)
+    b = poisson.reconstruct(p, nr, depth=6, density_groups=np.full(len(p), 7))
+    assert np.array_equal(a.vertices, b.vertices) and np.array_equal(a.faces, b.faces)
+    c = poisson.reconstruct(p, nr, depth=6, density_groups=g)
+    d = poisson.reconstruct(p, nr, depth=6, density_groups=np.where(g == 0, -5, 1000).astype(np.int64))
+    assert np.array_equal(c.vertices, d.vertices) and np.array_equal(c.faces, d.faces)
+
+
+def test_density_groups_bad_input():
+    p, nr, g = _mixed_density_sphere()
+    with pytest.raises(ValueError, match="density_groups must have shape"):
+        poisson.reconstruct(p, nr, depth=5, density_groups=g[:-1])
+    with pytest.raises(TypeError, match="density_groups must hold integer"):
+        poisson.reconstruct(p, nr, depth=5, density_groups=g.astype(float))
+    with pytest.raises(ValueError, match="density_groups"):  # the native layer's own check
+        econ_fast._native.poisson_reconstruct(p, nr, None, np.where(g == 0, 0, 10**8).astype(np.int32), depth=5)
+    with pytest.raises(ValueError, match="density_groups"):
+        econ_fast._native.poisson_reconstruct(p, nr, None, np.where(g == 0, 0, -3).astype(np.int32), depth=5)
+
+
 def test_native_layer_rechecks():
     p, n = _pts()
     with pytest.raises(ValueError, match="depth"):
