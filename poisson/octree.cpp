@@ -201,7 +201,7 @@ template <class Op>
 void host_block_pass(const Blocks& B, const Op& op) {
   for (int col = 0; col < 8; ++col) {
     const int64_t off = B.off[col], n = B.off[col + 1] - off;
-    if (n > 0) cpu::for_each(n, BlockRun<Op>{B.perm.data(), B.start.data(), off, op});
+    if (n > 0) cpu::for_each(n, BlockRun<Op>{B.perm.data(), B.start.data(), off, op}, kBlockGrain);
   }
 }
 CellView cell_view(const Level& L) { return CellView{L.cell_key.data(), L.cell_corner.data(), L.h}; }
@@ -768,7 +768,7 @@ void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_se
     t_splat += wall() - ts;
     prof("rhs", l);
     if (prof.on)
-      std::fprintf(stderr, "  L%d cells %ld nodes %ld sample cells %ld\n", l, (long)nc, (long)nn, (long)L.cells_with_samples());
+      std::fprintf(stderr, "  L%d cells %ld nodes %ld sample cells %ld blocks %ld (by parity %ld %ld %ld %ld %ld %ld %ld %ld)\n", l, (long)nc, (long)nn, (long)L.cells_with_samples(), (long)L.blocks.perm.size(), (long)(L.blocks.off[1]-L.blocks.off[0]), (long)(L.blocks.off[2]-L.blocks.off[1]), (long)(L.blocks.off[3]-L.blocks.off[2]), (long)(L.blocks.off[4]-L.blocks.off[3]), (long)(L.blocks.off[5]-L.blocks.off[4]), (long)(L.blocks.off[6]-L.blocks.off[5]), (long)(L.blocks.off[7]-L.blocks.off[6]), (long)(L.blocks.off[8]-L.blocks.off[7]));
     t.levels.push_back(std::move(L));
   }
   t.finest = (int)t.levels.size() - 1;

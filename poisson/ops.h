@@ -28,7 +28,9 @@ struct CellView {
 };
 
 // Runs op on every list entry of the blocks perm[off + j] (Blocks in octree.h), in order: one task
-// of a parallel pass over the blocks of one parity.
+// of a parallel pass over the blocks of one parity. A block holds up to 64 cells (tens in a band),
+// so passes hand a thread as few as kBlockGrain of them.
+constexpr int64_t kBlockGrain = 32;
 template <class Op>
 struct BlockRun {
   const int32_t* perm;

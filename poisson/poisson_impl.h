@@ -290,7 +290,7 @@ template <class Op>
 void block_pass(const ::ef::poisson::Blocks& B, const int32_t* perm, const int32_t* start, const Op& op) {
   for (int col = 0; col < 8; ++col) {
     const int64_t off = B.off[col], n = B.off[col + 1] - off;
-    if (n > 0) for_each(n, ::ef::poisson::BlockRun<Op>{perm, start, off, op});
+    if (n > 0) for_each(n, ::ef::poisson::BlockRun<Op>{perm, start, off, op}, ::ef::poisson::kBlockGrain);
   }
 }
 

@@ -68,17 +68,19 @@ struct ReduceJob {
 };
 }  // namespace detail
 
+// grain: the fewest elements worth handing to another thread (default: cheap elements; pass a
+// small grain for heavy ones, e.g. blocks of cells); chunks hold at least grain / 2 elements.
 template <class Op>
-void for_each(int64_t n, const Op& op) {
+void for_each(int64_t n, const Op& op, int64_t grain = kParallelGrain) {
   if (n <= 0) return;
   ThreadPool& pool = ThreadPool::instance();
   const int threads = pool.num_threads();
-  if (n < kParallelGrain || threads == 1 || in_parallel_region()) {
+  if (n < grain || threads == 1 || in_parallel_region()) {
     for (int64_t i = 0; i < n; ++i) op(i);
     return;
   }
   // Several chunks per thread, so a thread that is descheduled mid-loop delays little.
-  const int64_t chunk = std::max<int64_t>(1024, (n + 8 * threads - 1) / (8 * threads));
+  const int64_t chunk = std::max<int64_t>(std::max<int64_t>(1, grain / 2), (n + 8 * threads - 1) / (8 * threads));
   detail::ForEachJob<Op> job{&op, n, chunk};
   pool.run((n + chunk - 1) / chunk, &detail::ForEachJob<Op>::run, &job);
 }

@@ -35,7 +35,7 @@ inline int grid_for(int64_t n) {
 }
 
 template <class Op>
-void for_each(int64_t n, const Op& op) {
+void for_each(int64_t n, const Op& op, int64_t /*grain: the CPU backend's*/ = 0) {
   if (n <= 0) return;
   for_each_kernel<<<grid_for(n), kBlock>>>(n, op);
   EF_CUDA_CHECK(cudaGetLastError());
