@@ -43,6 +43,14 @@ def mk_sideconf(c):
         return finish(native(pts, nrm, conf))
     return f
 VARIANTS = {"base": v_base, "o3d": v_o3d, "ref": lambda d: close(parts(d, "ref"), "open3d")}
+# The pipeline as it is now (one Poisson density group per soup part, PipelineConfig.poisson_density_groups)
+# and the same without the groups; "base" above calls the Poisson directly, without groups.
+VARIANTS["groups"] = lambda d: close(parts(d, "ours"), "native")
+VARIANTS["nogroups"] = lambda d: close(parts(d, "ours"), "native", poisson_density_groups=False)
+def mk_groups_pw(pw, spn):
+    return lambda d: close(parts(d, "ours"), "native", point_weight=pw, samples_per_node=spn)
+for pw, spn in ((2.0, 2.5), (1.5, 2.0), (2.0, 2.0), (1.0, 2.5), (1.5, 3.0), (2.0, 1.5)):
+    VARIANTS[f"groups_pw{pw}_spn{spn}"] = mk_groups_pw(pw, spn)
 VARIANTS["sidenob"] = mk_sideconf(0.999)
 def mk_side(mode, be="native"):
     def f(d):
