@@ -986,19 +986,19 @@ struct Extractor {
   int Lmax;  // finest level with active cells
   int64_t R;
   double side_eps;
+  const double* lval;  // chi at the nodes of level L from the finest level that has them (lattice_nodes)
 
   // chi at a lattice point of the finest level, computed by one fixed rule per point (the finest
   // level whose active cells contain it; a node value if it is a node there, else the smallest-key
   // active cell containing it), so every cube that shares the point sees the same bits.
   double lattice_value(const int64_t* p) const {
-    for (int l = Lmax; l >= 0; --l) {
+    {  // a node of level L: its value from the finest level (a point of a finer level's active
+       // closure is a node of level L, whose active cells contain the finer ones)
+      const int32_t i = t.levels[L].node_hash.find(pack_node(p[0], p[1], p[2]));
+      if (i >= 0) return lval[i];
+    }
+    for (int l = L - 1; l >= 0; --l) {
       const Level& lv = t.levels[l];
-      if (l >= L) {  // p is a node of level l
-        const int up = l - L;
-        const int32_t i = lv.node_hash.find(pack_node(p[0] << up, p[1] << up, p[2] << up));
-        if (i >= 0) return lv.U[i];
-        continue;
-      }
       const int s = L - l;
       const int64_t m = (int64_t(1) << s) - 1;
       if (!(p[0] & m) && !(p[1] & m) && !(p[2] & m)) {
@@ -1161,11 +1161,8 @@ struct Extractor {
     double f[8];
     int64_t q[3];
     unmorton(lv.cell_key[c], q);
-    if (l == L && Lmax > L) {  // finer levels may refine the values at the lattice points
-      for (int k = 0; k < 8; ++k) {
-        const int64_t p[3] = {q[0] + (k & 1), q[1] + ((k >> 1) & 1), q[2] + ((k >> 2) & 1)};
-        f[k] = lattice_value(p);
-      }
+    if (l == L) {  // finer levels may refine the values at the lattice points
+      for (int k = 0; k < 8; ++k) f[k] = lval[lv.cell_corner[8 * c + k]];
     } else {
       for (int k = 0; k < 8; ++k) f[k] = lv.U[lv.cell_corner[8 * c + k]];
     }
@@ -1279,7 +1276,24 @@ void extract(const Tree& t, double iso, Vec<double>& verts, Vec<int32_t>& faces,
       }
     }
   }
-  Extractor ex{t, iso, L, t.finest, int64_t(1) << L, 1e-9 * (1.0 + std::fabs(iso))};
+  // chi at the nodes of level L: U_L, overwritten by each finer level at its nodes on the level-L
+  // lattice (finest last). Each finer node maps to its own level-L node: parallel, deterministic.
+  Vec<double> lval(t.levels[L].U.begin(), t.levels[L].U.end());
+  for (int l = L + 1; l <= t.finest; ++l) {
+    const Level& lv = t.levels[l];
+    const int up = l - L;
+    const int64_t m = (int64_t(1) << up) - 1;
+    const HashView hL = t.levels[L].node_hash.view();
+    double* out = lval.data();
+    cpu::for_each(lv.nnodes(), [&](int64_t i) {
+      int64_t q[3];
+      unpack_node(lv.node_key[i], q);
+      if ((q[0] & m) || (q[1] & m) || (q[2] & m)) return;
+      const int32_t j = hL.find(pack_node(q[0] >> up, q[1] >> up, q[2] >> up));
+      if (j >= 0) out[j] = lv.U[i];
+    });
+  }
+  Extractor ex{t, iso, L, t.finest, int64_t(1) << L, 1e-9 * (1.0 + std::fabs(iso)), lval.data()};
   // Work in fixed chunks of cells (independent of the thread count), outputs kept per chunk.
   constexpr int64_t kChunk = 1024;
   struct Chunk {
