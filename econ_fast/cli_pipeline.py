@@ -101,6 +101,9 @@ def add_reconstruct(sub):
     s.add_argument("--no-subdivide", action="store_true", help="do not subdivide the body before culling")
     s.add_argument("--no-poisson", action="store_true", help="skip Poisson (mesh = the open soup)")
     s.add_argument("--poisson-depth", type=int, default=d.poisson_depth, help="Poisson octree depth")
+    s.add_argument("--no-density-groups", action="store_true",
+                   help="one Poisson density for the whole soup (default: each part, sheets / side / hands, "
+                        "is splatted at its own sampling density)")
     s.add_argument("--no-largest", action="store_true", help="keep every Poisson component")
     s.add_argument("--no-decimate", action="store_true", help="skip decimation")
     s.add_argument("--faces", type=int, default=d.face_count, help="decimation target face count")
@@ -121,7 +124,8 @@ def _config(args):
                               use_prior=not args.no_prior, pixel_center=args.pixel_center, hands=not args.no_hands, hand_thres=args.hand_thres,
                               side=not args.no_side, side_thres=args.side_thres,
                               side_subdivide=not args.no_subdivide, poisson=not args.no_poisson,
-                              poisson_depth=args.poisson_depth, keep_largest=not args.no_largest,
+                              poisson_depth=args.poisson_depth,
+                              poisson_density_groups=not args.no_density_groups, keep_largest=not args.no_largest,
                               decimate=not args.no_decimate, face_count=args.faces)
     except (TypeError, ValueError) as e:
         raise CliError(str(e).replace("config.", "--").replace("_", "-")) from None

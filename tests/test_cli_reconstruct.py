@@ -87,6 +87,7 @@ def test_reconstruct_png_body_mask_in_a_subprocess(case, tmp_path):
         assert f in rep["files"]
     assert "poisson" in r.stdout and "total" in r.stdout
     assert rep["parameters"]["poisson_depth"] == 6 and rep["parameters"]["k"] == 4.0
+    assert rep["parameters"]["poisson_density_groups"] is True
     assert rep["iterations"]["dbini_iterations"] >= 1 and rep["closed"]
     assert set(rep["timings_s"]) >= {"render body", "d-BiNI", "poisson", "decimate", "total"}
     mesh = io.read_obj(out / "mesh.obj")
@@ -110,8 +111,9 @@ def test_reconstruct_png_body_mask_in_a_subprocess(case, tmp_path):
 def test_reconstruct_npy_8bit_and_ply(case, tmp_path, capsys):
     d = case["dir"]
     rc, out, err = run(["reconstruct", "--front", d / "front.npy", "--back", d / "back.npy", "--body",
-                        d / "body.ply", "--out", tmp_path / "a", *FAST], capsys)
+                        d / "body.ply", "--out", tmp_path / "a", *FAST, "--no-density-groups"], capsys)
     assert rc == 0, err
+    assert json.loads((tmp_path / "a" / "report.json").read_text())["parameters"]["poisson_density_groups"] is False
     # black background (other estimators' habit) is background too, without a mask
     black = (np.clip((case["normals"][1] + 1) / 2 * 255 + 0.5, 0, 255)).astype(np.uint8)
     black[~case["mask"]] = 0
