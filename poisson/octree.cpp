@@ -168,6 +168,21 @@ void smooth_nodal_field(const Level& L, Vec<double>& field, double a) {
 }
 
 double wall() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+}  // namespace
+
+void resident_memory_mib(long* rss, long* peak) {
+  *rss = *peak = 0;
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f)) {
+      if (!std::strncmp(line, "VmRSS:", 6)) *rss = std::atol(line + 6) >> 10;
+      if (!std::strncmp(line, "VmHWM:", 6)) *peak = std::atol(line + 6) >> 10;
+    }
+    std::fclose(f);
+  }
+}
+
+namespace {
 struct Prof {
   bool on = std::getenv("EF_POISSON_PROFILE") != nullptr;
   double t = wall();
@@ -176,20 +191,10 @@ struct Prof {
     const double n = wall();
     const double cn = (double)std::clock() / CLOCKS_PER_SEC;  // process CPU time, all threads
     if (on) {
-      long pages = 0, rss = 0;
-      if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-        if (std::fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
-        std::fclose(f);
-      }
-      long hwm = 0;
-      if (FILE* f = std::fopen("/proc/self/status", "r")) {
-        char line[256];
-        while (std::fgets(line, sizeof line, f))
-          if (!std::strncmp(line, "VmHWM:", 6)) hwm = std::atol(line + 6);
-        std::fclose(f);
-      }
+      long rss = 0, hwm = 0;
+      resident_memory_mib(&rss, &hwm);
       std::fprintf(stderr, "  [build L%d] %-10s %.4f s (cpu %.4f s)  rss %ld MB peak %ld MB\n", l, what, n - t, cn - c,
-                   rss * 4096 / (1 << 20), hwm >> 10);
+                   rss, hwm);
     }
     t = n;
     c = cn;

@@ -199,6 +199,8 @@ int64_t prepare_samples(Tree& t, const double* unit_pos, const double* unit_norm
 // Builds the levels (cells, nodes, colours, splats and each level's right side b and density D);
 // *splat_seconds gets the time of the splats and right sides.
 void build_levels(Tree& t, const double* unit_normals_unsorted, double* splat_seconds);
+// Resident and peak memory of the process in MiB (Linux /proc; 0 elsewhere), for EF_POISSON_PROFILE.
+void resident_memory_mib(long* rss, long* peak);
 // Builds every level's cell and node tables (for eval_point and extract).
 void rebuild_tables(Tree& t);
 // chi at a unit-cube point (finest level whose active cell contains it).

@@ -269,15 +269,8 @@ inline void profile_memory(const char* what, int l) {
   static const bool on = std::getenv("EF_POISSON_PROFILE") != nullptr;
   if (!on) return;
   long rss = 0, hwm = 0;
-  if (FILE* f = std::fopen("/proc/self/status", "r")) {
-    char line[256];
-    while (std::fgets(line, sizeof line, f)) {
-      if (!std::strncmp(line, "VmRSS:", 6)) rss = std::atol(line + 6);
-      if (!std::strncmp(line, "VmHWM:", 6)) hwm = std::atol(line + 6);
-    }
-    std::fclose(f);
-  }
-  std::fprintf(stderr, "  [solve L%d] %-10s rss %ld MB  peak %ld MB\n", l, what, rss >> 10, hwm >> 10);
+  ::ef::poisson::resident_memory_mib(&rss, &hwm);
+  std::fprintf(stderr, "  [solve L%d] %-10s rss %ld MB  peak %ld MB\n", l, what, rss, hwm);
 }
 
 inline double now() {
